@@ -1,0 +1,265 @@
+// Command custom-pod-autoscaler runs one custom autoscaler described by a config.yaml:
+// user metric and evaluate logic (shell commands or HTTP calls) decide the replica count
+// of any resource with a /scale subresource.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/scale"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+
+	"github.com/custompodautoscaler/cpa/internal/autoscaler"
+	"github.com/custompodautoscaler/cpa/internal/config"
+	"github.com/custompodautoscaler/cpa/internal/execute"
+	"github.com/custompodautoscaler/cpa/internal/kube"
+	"github.com/custompodautoscaler/cpa/internal/restapi"
+	"github.com/custompodautoscaler/cpa/internal/runonce"
+	"github.com/custompodautoscaler/cpa/internal/target"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `custom-pod-autoscaler runs one custom autoscaler.
+
+Every interval it pipes the scale target (or each of its pods) as JSON to the metric
+stage, the gathered metrics to the evaluate stage, and scales the target to the
+{"targetReplicas": N} it returns, within minReplicas and maxReplicas.
+
+Usage:
+  custom-pod-autoscaler [flags]
+  custom-pod-autoscaler --run-once --target deployment.yaml [--pods pods.yaml] [flags]
+
+The configuration file is --config, else $configPath, else /config.yaml; any top-level
+key can be overridden by an environment variable of the same name (e.g. interval=10000).
+See docs/configuration.md.
+
+Flags:
+`
+
+type options struct {
+	configPath  string
+	kubeconfig  string
+	runOnce     bool
+	targetFile  string
+	podsFile    string
+	checkConfig bool
+	logFormat   string
+	showVersion bool
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	opts, err := parseFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if opts.showVersion {
+		fmt.Fprintln(stdout, "custom-pod-autoscaler", version)
+		return 0
+	}
+	cfg, err := config.Load(opts.configPath, os.Environ())
+	if err != nil {
+		fmt.Fprintf(stderr, "custom-pod-autoscaler: %v\n", err)
+		return 2
+	}
+	if opts.checkConfig {
+		fmt.Fprintf(stdout, "%s: configuration is valid\n", opts.configPath)
+		return 0
+	}
+	log := newLogger(stderr, opts.logFormat, cfg.LogVerbosity)
+	klog.SetSlogLogger(log.With("component", "client-go"))
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	if opts.runOnce {
+		return runOnce(ctx, cfg, opts, log, stdout, stderr)
+	}
+	log.Info("starting custom-pod-autoscaler", "version", version, "config", opts.configPath)
+	if err := serve(ctx, cfg, opts, log); err != nil {
+		log.Error("exiting", "error", err)
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}
+
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("custom-pod-autoscaler", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	defaultConfig := os.Getenv("configPath")
+	if defaultConfig == "" {
+		defaultConfig = "/config.yaml"
+	}
+	fs.StringVar(&o.configPath, "config", defaultConfig, "configuration file (YAML or JSON); default $configPath or /config.yaml")
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file; default $KUBECONFIG, the in-cluster service account, then ~/.kube/config")
+	fs.BoolVar(&o.runOnce, "run-once", false, "run the pipeline once against --target (and --pods) read from files, print every stage's input and output and the decision, scale nothing, need no cluster")
+	fs.StringVar(&o.targetFile, "target", "", "with --run-once: file holding the scale target object (YAML or JSON)")
+	fs.StringVar(&o.podsFile, "pods", "", "with --run-once: file holding the target's pods (a List, YAML documents or one Pod), for per-pod mode")
+	fs.BoolVar(&o.checkConfig, "check-config", false, "validate the configuration, report every problem and exit")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	fs.BoolVar(&o.showVersion, "version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "unexpected arguments: %v\n", fs.Args())
+		fs.Usage()
+		return nil, errors.New("unexpected arguments")
+	}
+	if o.logFormat != "text" && o.logFormat != "json" {
+		fmt.Fprintf(stderr, "--log-format must be text or json, got %q\n", o.logFormat)
+		return nil, errors.New("bad --log-format")
+	}
+	if o.runOnce && o.targetFile == "" {
+		fmt.Fprintln(stderr, "--run-once needs --target FILE")
+		return nil, errors.New("missing --target")
+	}
+	if !o.runOnce && (o.targetFile != "" || o.podsFile != "") {
+		fmt.Fprintln(stderr, "--target and --pods only apply with --run-once")
+		return nil, errors.New("--target without --run-once")
+	}
+	return o, nil
+}
+
+// newLogger maps logVerbosity to levels: 0 info, 1 and up debug (stage and hook output,
+// command details).
+func newLogger(w io.Writer, format string, verbosity int32) *slog.Logger {
+	level := slog.LevelInfo
+	if verbosity >= 1 {
+		level = slog.LevelDebug
+	}
+	ho := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, ho))
+	}
+	return slog.New(slog.NewTextHandler(w, ho))
+}
+
+func serve(ctx context.Context, cfg *config.Config, opts *options, log *slog.Logger) error {
+	restCfg, err := kube.RESTConfig(opts.kubeconfig)
+	if err != nil {
+		return err
+	}
+	restCfg.UserAgent = "custom-pod-autoscaler/" + version
+	restCfg.QPS, restCfg.Burst = 20, 40
+	kc, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return err
+	}
+	dc, err := dynamic.NewForConfig(restCfg)
+	if err != nil {
+		return err
+	}
+	disco, err := discovery.NewDiscoveryClientForConfig(restCfg)
+	if err != nil {
+		return err
+	}
+	cached := memory.NewMemCacheClient(disco)
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(cached)
+	scales, err := scale.NewForConfig(restCfg, mapper, dynamic.LegacyAPIPathResolverFunc, scale.NewDiscoveryScaleKindResolver(cached))
+	if err != nil {
+		return err
+	}
+
+	w := target.NewWatcher(*cfg.ScaleTargetRef, cfg.Namespace, target.Clients{Kube: kc, Dynamic: dc, Scales: scales, Mapper: mapper})
+	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	err = w.Start(startCtx)
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer w.Stop()
+
+	stages, err := autoscaler.StagesFromConfig(cfg, execute.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	a, err := autoscaler.New(cfg, autoscaler.Options{Target: w, Stages: stages, Clock: clock.RealClock{}, Logger: log})
+	if err != nil {
+		return err
+	}
+
+	errc := make(chan error, 2)
+	running := 1
+	go func() { errc <- a.Run(ctx) }()
+	if cfg.APIConfig != nil && cfg.APIConfig.Enabled {
+		running++
+		go func() { errc <- restapi.Serve(ctx, cfg.APIConfig, restapi.NewHandler(a, log), log, 10*time.Second) }()
+	}
+	// The first error (a listener that cannot start) stops everything.
+	ctx, cancelAll := context.WithCancel(ctx)
+	defer cancelAll()
+	var first error
+	for ; running > 0; running-- {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+			cancelAll()
+		}
+	}
+	return first
+}
+
+func runOnce(ctx context.Context, cfg *config.Config, opts *options, log *slog.Logger, stdout, stderr io.Writer) int {
+	t, err := runonce.LoadTarget(opts.targetFile, opts.podsFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "custom-pod-autoscaler: %v\n", err)
+		return 2
+	}
+	stages, err := autoscaler.StagesFromConfig(cfg, execute.Options{Logger: log})
+	if err != nil {
+		fmt.Fprintf(stderr, "custom-pod-autoscaler: %v\n", err)
+		return 2
+	}
+	printer := runonce.NewPrinter(stdout)
+	a, err := autoscaler.New(cfg, autoscaler.Options{Target: t, Stages: stages, Logger: log, Trace: printer.Trace})
+	if err != nil {
+		fmt.Fprintf(stderr, "custom-pod-autoscaler: %v\n", err)
+		return 2
+	}
+	res, err := a.RunCycle(ctx, config.RunTypeScaler)
+	if err != nil {
+		fmt.Fprintf(stdout, "=== result: the cycle failed, nothing would be scaled\n%v\n", err)
+		return 1
+	}
+	d := res.Decision
+	fmt.Fprintf(stdout, "=== decision\nmetrics: %d, evaluated: %d, current replicas: %d, target replicas: %d (%s)\n",
+		len(res.Metrics), res.Evaluation.TargetReplicas, d.Current, d.Target, d.Reason)
+	switch n, asked := t.Requested(); {
+	case d.Disabled:
+		fmt.Fprintln(stdout, "autoscaling is disabled for this target; nothing would be scaled")
+	case asked:
+		fmt.Fprintf(stdout, "would scale %s from %d to %d replicas (run-once never scales)\n", t.Name(), d.Current, n)
+	default:
+		fmt.Fprintln(stdout, "no change")
+	}
+	return 0
+}

@@ -1,0 +1,392 @@
+// Package autoscaler runs one custom autoscaler: every interval it gathers metrics with
+// the user's metric stage, asks the evaluate stage for a replica count, decides (clamp,
+// disabled rule, stabilization) and scales the target, running the hooks in between.
+package autoscaler
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/clock"
+
+	"github.com/custompodautoscaler/cpa/internal/config"
+	"github.com/custompodautoscaler/cpa/internal/scaling"
+	"github.com/custompodautoscaler/cpa/internal/target"
+	"github.com/custompodautoscaler/cpa/pkg/evaluate"
+	"github.com/custompodautoscaler/cpa/pkg/metric"
+	"github.com/custompodautoscaler/cpa/pkg/scale"
+)
+
+// Runner runs one stage or hook's user logic with its JSON input.
+type Runner interface {
+	Run(ctx context.Context, input []byte) ([]byte, error)
+}
+
+// Target is the scale target: a view of it and its pods, and a way to scale it.
+type Target interface {
+	Snapshot(ctx context.Context) (*target.Snapshot, error)
+	Pods(ctx context.Context, selector string) ([]*corev1.Pod, error)
+	SetReplicas(ctx context.Context, n int32) error
+}
+
+// Stages are the user's logic; a nil hook is not configured.
+type Stages struct {
+	Metric, Evaluate                                                     Runner
+	PreMetric, PostMetric, PreEvaluate, PostEvaluate, PreScale, PostScale Runner
+}
+
+// TraceFunc sees every stage and hook call: its name, what it was given, what it
+// returned and its error. The run-once mode prints them.
+type TraceFunc func(step string, input, output []byte, err error)
+
+// Options are an Autoscaler's dependencies.
+type Options struct {
+	Target Target
+	Stages Stages
+	Clock  clock.Clock
+	Logger *slog.Logger
+	Trace  TraceFunc
+	// Decider keeps the stabilization history; nil builds one from the config.
+	Decider *scaling.Decider
+}
+
+// Autoscaler is one configured autoscaler. It holds no global state: a process may run
+// many.
+type Autoscaler struct {
+	cfg         *config.Config
+	target      Target
+	stages      Stages
+	clock       clock.Clock
+	log         *slog.Logger
+	trace       TraceFunc
+	decider     *scaling.Decider
+	concurrency int
+	name        string
+
+	// scaleMu serialises cycles that may scale: the loop's and the API's non-dry runs.
+	scaleMu sync.Mutex
+}
+
+// New returns the Autoscaler for a validated config.
+func New(cfg *config.Config, opts Options) (*Autoscaler, error) {
+	if cfg.ScaleTargetRef == nil || cfg.Metric == nil || cfg.Evaluate == nil {
+		return nil, errors.New("config is missing scaleTargetRef, metric or evaluate")
+	}
+	if opts.Target == nil || opts.Stages.Metric == nil || opts.Stages.Evaluate == nil {
+		return nil, errors.New("autoscaler needs a target and the metric and evaluate stages")
+	}
+	a := &Autoscaler{
+		cfg:     cfg,
+		target:  opts.Target,
+		stages:  opts.Stages,
+		clock:   opts.Clock,
+		log:     opts.Logger,
+		trace:   opts.Trace,
+		decider: opts.Decider,
+		name:    fmt.Sprintf("%s/%s/%s", cfg.ScaleTargetRef.Kind, cfg.Namespace, cfg.ScaleTargetRef.Name),
+	}
+	if a.clock == nil {
+		a.clock = clock.RealClock{}
+	}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	if a.decider == nil {
+		a.decider = scaling.NewDecider(cfg.MinReplicas, cfg.MaxReplicas, time.Duration(cfg.DownscaleStabilization)*time.Second, a.clock)
+	}
+	a.concurrency = PerPodConcurrency(cfg)
+	return a, nil
+}
+
+// PerPodConcurrency is how many per-pod metric calls run at once.
+func PerPodConcurrency(cfg *config.Config) int {
+	if cfg.PerPodConcurrency > 0 {
+		return cfg.PerPodConcurrency
+	}
+	return config.DefaultPerPodConcurrency(cfg.Metric)
+}
+
+// Result is what one cycle found and did.
+type Result struct {
+	Metrics    []*metric.ResourceMetric
+	Evaluation *evaluate.Evaluation
+	// Decision is nil on a dry run.
+	Decision *scaling.Decision
+	Scaled   bool
+}
+
+// gathered is the state a cycle carries from the metric stage on.
+type gathered struct {
+	snap     *target.Snapshot
+	resource json.RawMessage
+	metrics  []*metric.ResourceMetric
+}
+
+// Metrics runs the metric stage (with its hooks) and returns its results.
+func (a *Autoscaler) Metrics(ctx context.Context, runType string) ([]*metric.ResourceMetric, error) {
+	g, err := a.gather(ctx, runType)
+	if err != nil {
+		return nil, err
+	}
+	return g.metrics, nil
+}
+
+// Evaluate runs the metric and evaluate stages. Unless dryRun, it then decides and
+// scales, and returns the final replica count; a dry run returns the raw evaluation.
+func (a *Autoscaler) Evaluate(ctx context.Context, runType string, dryRun bool) (*evaluate.Evaluation, error) {
+	res, err := a.cycle(ctx, runType, dryRun)
+	if err != nil {
+		return nil, err
+	}
+	if res.Decision != nil {
+		return &evaluate.Evaluation{TargetReplicas: res.Decision.Target}, nil
+	}
+	return res.Evaluation, nil
+}
+
+// RunCycle runs one full cycle (metric, evaluate, decide, scale) and logs its summary.
+func (a *Autoscaler) RunCycle(ctx context.Context, runType string) (*Result, error) {
+	return a.cycle(ctx, runType, false)
+}
+
+func (a *Autoscaler) cycle(ctx context.Context, runType string, dryRun bool) (*Result, error) {
+	if !dryRun {
+		a.scaleMu.Lock()
+		defer a.scaleMu.Unlock()
+	}
+	start := a.clock.Now()
+	res, err := a.runStages(ctx, runType, dryRun)
+	a.logSummary(runType, dryRun, res, err, a.clock.Since(start))
+	return res, err
+}
+
+func (a *Autoscaler) runStages(ctx context.Context, runType string, dryRun bool) (*Result, error) {
+	res := &Result{}
+	g, err := a.gather(ctx, runType)
+	if err != nil {
+		return res, err
+	}
+	res.Metrics = g.metrics
+
+	info := evaluate.Info{Metrics: g.metrics, Resource: g.resource, RunType: runType}
+	if err := a.hook(ctx, "preEvaluate", a.stages.PreEvaluate, info); err != nil {
+		return res, err
+	}
+	out, err := a.call(ctx, "evaluate", a.stages.Evaluate, info)
+	if err != nil {
+		return res, fmt.Errorf("evaluate stage: %w", err)
+	}
+	ev, err := ParseEvaluation(out)
+	if err != nil {
+		return res, fmt.Errorf("evaluate stage: %w", err)
+	}
+	res.Evaluation = ev
+	info.Evaluation = ev
+	if err := a.hook(ctx, "postEvaluate", a.stages.PostEvaluate, info); err != nil {
+		return res, err
+	}
+	if dryRun {
+		return res, nil
+	}
+
+	dec := a.decider.Decide(g.snap.Replicas, ev.TargetReplicas)
+	res.Decision = &dec
+	if dec.Disabled {
+		return res, nil
+	}
+	ref := *a.cfg.ScaleTargetRef
+	sinfo := scale.Info{
+		Evaluation:      evaluate.Evaluation{TargetReplicas: dec.Target},
+		Resource:        g.resource,
+		ScaleTargetRef:  &ref,
+		Namespace:       a.cfg.Namespace,
+		MinReplicas:     a.cfg.MinReplicas,
+		MaxReplicas:     a.cfg.MaxReplicas,
+		TargetReplicas:  ev.TargetReplicas,
+		CurrentReplicas: g.snap.Replicas,
+		RunType:         runType,
+	}
+	if err := a.hook(ctx, "preScale", a.stages.PreScale, sinfo); err != nil {
+		return res, err
+	}
+	if dec.Change() {
+		if err := a.target.SetReplicas(ctx, dec.Target); err != nil {
+			return res, err
+		}
+		res.Scaled = true
+	}
+	if err := a.hook(ctx, "postScale", a.stages.PostScale, sinfo); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+func (a *Autoscaler) gather(ctx context.Context, runType string) (*gathered, error) {
+	snap, err := a.target.Snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	resource, err := json.Marshal(snap.Object.Object)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the scale target: %w", err)
+	}
+	g := &gathered{snap: snap, resource: resource}
+	info := metric.Info{Resource: resource, RunType: runType}
+	if err := a.hook(ctx, "preMetric", a.stages.PreMetric, info); err != nil {
+		return nil, err
+	}
+	switch a.cfg.RunMode {
+	case config.RunModePerResource:
+		out, err := a.call(ctx, "metric", a.stages.Metric, info)
+		if err != nil {
+			return nil, fmt.Errorf("metric stage: %w", err)
+		}
+		g.metrics = []*metric.ResourceMetric{{Resource: snap.Object.GetName(), Value: string(out)}}
+	case config.RunModePerPod:
+		pods, err := a.target.Pods(ctx, snap.Selector)
+		if err != nil {
+			return nil, err
+		}
+		g.metrics, err = a.perPod(ctx, pods, runType)
+		if err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("unknown runMode %q", a.cfg.RunMode)
+	}
+	info.Metrics = g.metrics
+	if err := a.hook(ctx, "postMetric", a.stages.PostMetric, info); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// perPod runs the metric stage for every pod, at most a.concurrency at once, and returns
+// the results in pod-name order. The first failure cancels the calls still running.
+func (a *Autoscaler) perPod(ctx context.Context, pods []*corev1.Pod, runType string) ([]*metric.ResourceMetric, error) {
+	results := make([]*metric.ResourceMetric, len(pods))
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	sem := make(chan struct{}, a.concurrency)
+	var wg sync.WaitGroup
+	for i, pod := range pods {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			p := *pod // shallow copy: informer objects are shared and have no TypeMeta
+			p.APIVersion, p.Kind = "v1", "Pod"
+			resource, err := json.Marshal(&p)
+			if err != nil {
+				cancel(fmt.Errorf("encoding pod %s: %w", pod.Name, err))
+				return
+			}
+			out, err := a.call(ctx, "metric", a.stages.Metric, metric.Info{Resource: resource, RunType: runType})
+			if err != nil {
+				cancel(fmt.Errorf("metric stage for pod %s: %w", pod.Name, err))
+				return
+			}
+			results[i] = &metric.ResourceMetric{Resource: pod.Name, Value: string(out)}
+		}()
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// call marshals input, runs r and reports the call to the trace.
+func (a *Autoscaler) call(ctx context.Context, step string, r Runner, input any) ([]byte, error) {
+	in, err := json.Marshal(input)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the %s input: %w", step, err)
+	}
+	out, err := r.Run(ctx, in)
+	if a.trace != nil {
+		a.trace(step, in, out, err)
+	}
+	return out, err
+}
+
+// hook runs a configured hook; its output is only logged, its failure stops the cycle.
+func (a *Autoscaler) hook(ctx context.Context, name string, r Runner, input any) error {
+	if r == nil {
+		return nil
+	}
+	out, err := a.call(ctx, name, r, input)
+	if err != nil {
+		return fmt.Errorf("%s hook: %w", name, err)
+	}
+	a.log.Debug("hook ran", "hook", name, "output", string(out))
+	return nil
+}
+
+func (a *Autoscaler) logSummary(runType string, dryRun bool, res *Result, err error, took time.Duration) {
+	attrs := []any{"target", a.name, "runType", runType, "duration", took.Round(time.Millisecond)}
+	if res != nil {
+		attrs = append(attrs, "metrics", len(res.Metrics))
+		if res.Evaluation != nil {
+			attrs = append(attrs, "evaluated", res.Evaluation.TargetReplicas)
+		}
+		if d := res.Decision; d != nil {
+			attrs = append(attrs, "current", d.Current, "replicas", d.Target, "scaled", res.Scaled, "reason", d.Reason)
+		}
+	}
+	switch {
+	case err != nil:
+		a.log.Error("cycle failed; target not scaled", append(attrs, "error", err)...)
+	case dryRun:
+		a.log.Info("dry run evaluated", attrs...)
+	case res.Decision != nil && res.Decision.Disabled:
+		a.log.Info("autoscaling disabled", attrs...)
+	case res.Scaled:
+		a.log.Info("scaled", attrs...)
+	default:
+		a.log.Info("no change", attrs...)
+	}
+}
+
+// Run runs a cycle every interval until ctx is done. The first cycle starts at the next
+// multiple of startTime milliseconds since the epoch; cycles never overlap, and a cycle
+// that outlasts the interval makes the loop skip the ticks it missed.
+func (a *Autoscaler) Run(ctx context.Context) error {
+	interval := time.Duration(a.cfg.Interval) * time.Millisecond
+	if interval <= 0 || a.cfg.StartTime <= 0 {
+		return fmt.Errorf("interval (%d) and startTime (%d) must be positive", a.cfg.Interval, a.cfg.StartTime)
+	}
+	now := a.clock.Now()
+	next := now.Add(time.Duration(a.cfg.StartTime-now.UnixMilli()%a.cfg.StartTime) * time.Millisecond)
+	a.log.Info("autoscaler started", "target", a.name, "runMode", a.cfg.RunMode, "interval", interval, "firstCycle", next.Format(time.RFC3339Nano))
+	for {
+		timer := a.clock.NewTimer(next.Sub(a.clock.Now()))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil
+		case <-timer.C():
+		}
+		_, _ = a.RunCycle(ctx, config.RunTypeScaler)
+		if ctx.Err() != nil {
+			return nil
+		}
+		next = next.Add(interval)
+		if now := a.clock.Now(); !next.After(now) {
+			missed := now.Sub(next)/interval + 1
+			next = next.Add(missed * interval)
+			a.log.Warn("cycle took longer than the interval; skipping missed cycles", "target", a.name, "skipped", int64(missed), "interval", interval)
+		}
+	}
+}
