@@ -48,7 +48,7 @@ lint: $(STATICCHECK) ## gofmt, go vet, staticcheck
 unit: ## unit tests (with the race detector) and fuzz seed corpora
 	go test -race -count=1 ./...
 
-e2e: ## end-to-end tests on the local cluster (started if not running)
+e2e: cluster-up ## end-to-end tests on the local cluster (started if not running)
 	go test -tags e2e -count=1 -timeout 30m ./test/e2e/...
 
 test: lint unit e2e ## everything CI runs

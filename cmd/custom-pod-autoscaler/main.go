@@ -171,6 +171,8 @@ func serve(ctx context.Context, cfg *config.Config, opts *options, log *slog.Log
 	}
 	restCfg.UserAgent = "custom-pod-autoscaler/" + version
 	restCfg.QPS, restCfg.Burst = 20, 40
+	var requests kube.RequestCounter
+	requests.Instrument(restCfg)
 	kc, err := kubernetes.NewForConfig(restCfg)
 	if err != nil {
 		return err
@@ -191,10 +193,7 @@ func serve(ctx context.Context, cfg *config.Config, opts *options, log *slog.Log
 	}
 
 	w := target.NewWatcher(*cfg.ScaleTargetRef, cfg.Namespace, target.Clients{Kube: kc, Dynamic: dc, Scales: scales, Mapper: mapper})
-	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	err = w.Start(startCtx)
-	cancel()
-	if err != nil {
+	if err := w.Start(ctx); err != nil {
 		return err
 	}
 	defer w.Stop()
@@ -203,7 +202,7 @@ func serve(ctx context.Context, cfg *config.Config, opts *options, log *slog.Log
 	if err != nil {
 		return err
 	}
-	a, err := autoscaler.New(cfg, autoscaler.Options{Target: w, Stages: stages, Clock: clock.RealClock{}, Logger: log})
+	a, err := autoscaler.New(cfg, autoscaler.Options{Target: w, Stages: stages, Clock: clock.RealClock{}, Logger: log, APIRequests: requests.Count})
 	if err != nil {
 		return err
 	}

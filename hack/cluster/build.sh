@@ -15,6 +15,14 @@ mkdir -p "$bin"
 
 log() { printf '[cluster-build] %s\n' "$*" >&2; }
 
+# One build at a time per cache (parallel test packages may all call this on a fresh machine).
+# The descriptor is closed for the go commands, so nothing they leave behind keeps the lock.
+exec 8>"$bin/.lock"
+if ! flock -n 8; then
+	log "waiting for another build.sh to finish (lock $bin/.lock)"
+	flock 8
+fi
+
 # build <tools-dir> <package> <output-name> [ldflags]
 build() {
 	local dir="$1" pkg="$2" out="$3" ldflags="${4:-}"
@@ -23,7 +31,7 @@ build() {
 	fi
 	log "building $out from $pkg (first time only; cached in $bin) ..."
 	local start=$SECONDS
-	(cd "$here/tools/$dir" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $ldflags" -o "$bin/$out.tmp" "$pkg")
+	(cd "$here/tools/$dir" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $ldflags" -o "$bin/$out.tmp" "$pkg") 8>&-
 	mv "$bin/$out.tmp" "$bin/$out"
 	log "built $out in $((SECONDS - start))s"
 }

@@ -37,7 +37,7 @@ type Target interface {
 
 // Stages are the user's logic; a nil hook is not configured.
 type Stages struct {
-	Metric, Evaluate                                                     Runner
+	Metric, Evaluate                                                      Runner
 	PreMetric, PostMetric, PreEvaluate, PostEvaluate, PreScale, PostScale Runner
 }
 
@@ -54,6 +54,9 @@ type Options struct {
 	Trace  TraceFunc
 	// Decider keeps the stabilization history; nil builds one from the config.
 	Decider *scaling.Decider
+	// APIRequests, if set, counts the requests made to the API server so far; each
+	// cycle's summary reports how many it made.
+	APIRequests func() uint64
 }
 
 // Autoscaler is one configured autoscaler. It holds no global state: a process may run
@@ -68,6 +71,7 @@ type Autoscaler struct {
 	decider     *scaling.Decider
 	concurrency int
 	name        string
+	apiRequests func() uint64
 
 	// scaleMu serialises cycles that may scale: the loop's and the API's non-dry runs.
 	scaleMu sync.Mutex
@@ -82,14 +86,15 @@ func New(cfg *config.Config, opts Options) (*Autoscaler, error) {
 		return nil, errors.New("autoscaler needs a target and the metric and evaluate stages")
 	}
 	a := &Autoscaler{
-		cfg:     cfg,
-		target:  opts.Target,
-		stages:  opts.Stages,
-		clock:   opts.Clock,
-		log:     opts.Logger,
-		trace:   opts.Trace,
-		decider: opts.Decider,
-		name:    fmt.Sprintf("%s/%s/%s", cfg.ScaleTargetRef.Kind, cfg.Namespace, cfg.ScaleTargetRef.Name),
+		cfg:         cfg,
+		target:      opts.Target,
+		stages:      opts.Stages,
+		clock:       opts.Clock,
+		log:         opts.Logger,
+		trace:       opts.Trace,
+		decider:     opts.Decider,
+		apiRequests: opts.APIRequests,
+		name:        fmt.Sprintf("%s/%s/%s", cfg.ScaleTargetRef.Kind, cfg.Namespace, cfg.ScaleTargetRef.Name),
 	}
 	if a.clock == nil {
 		a.clock = clock.RealClock{}
@@ -161,8 +166,16 @@ func (a *Autoscaler) cycle(ctx context.Context, runType string, dryRun bool) (*R
 		defer a.scaleMu.Unlock()
 	}
 	start := a.clock.Now()
+	var requestsBefore uint64
+	if a.apiRequests != nil {
+		requestsBefore = a.apiRequests()
+	}
 	res, err := a.runStages(ctx, runType, dryRun)
-	a.logSummary(runType, dryRun, res, err, a.clock.Since(start))
+	attrs := []any{"target", a.name, "runType", runType, "duration", a.clock.Since(start).Round(time.Millisecond)}
+	if a.apiRequests != nil {
+		attrs = append(attrs, "apiRequests", a.apiRequests()-requestsBefore)
+	}
+	a.logSummary(attrs, dryRun, res, err)
 	return res, err
 }
 
@@ -334,8 +347,7 @@ func (a *Autoscaler) hook(ctx context.Context, name string, r Runner, input any)
 	return nil
 }
 
-func (a *Autoscaler) logSummary(runType string, dryRun bool, res *Result, err error, took time.Duration) {
-	attrs := []any{"target", a.name, "runType", runType, "duration", took.Round(time.Millisecond)}
+func (a *Autoscaler) logSummary(attrs []any, dryRun bool, res *Result, err error) {
 	if res != nil {
 		attrs = append(attrs, "metrics", len(res.Metrics))
 		if res.Evaluation != nil {

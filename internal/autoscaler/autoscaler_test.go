@@ -112,7 +112,9 @@ func TestPerResourceCycle(t *testing.T) {
 		return []byte(info.Resource.Metadata.Labels["numPods"]), nil
 	}}
 	evaluate := &funcRunner{fn: func(in []byte) ([]byte, error) {
-		var info struct{ Metrics []struct{ Resource, Value string } }
+		var info struct {
+			Metrics []struct{ Resource, Value string }
+		}
 		if err := json.Unmarshal(in, &info); err != nil {
 			return nil, err
 		}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -73,8 +74,11 @@ func NewWatcher(ref autoscalingv2.CrossVersionObjectReference, namespace string,
 	return &Watcher{ref: ref, namespace: namespace, kube: c.Kube, dynamic: c.Dynamic, scales: c.Scales, mapper: c.Mapper}
 }
 
-// Start resolves the target's resource, starts watching it and waits for the first list.
-// The informers stop when ctx is done.
+// syncTimeout bounds the wait for a watch cache's first list.
+const syncTimeout = time.Minute
+
+// Start resolves the target's resource, starts watching it and waits (at most a minute)
+// for the first list. The watch lasts until ctx is done.
 func (w *Watcher) Start(ctx context.Context) error {
 	gv, err := schema.ParseGroupVersion(w.ref.APIVersion)
 	if err != nil {
@@ -96,8 +100,10 @@ func (w *Watcher) Start(ctx context.Context) error {
 		return fmt.Errorf("watching the target: %w", err)
 	}
 	go w.informer.RunWithContext(ctx)
-	if !cache.WaitForCacheSync(ctx.Done(), w.informer.HasSynced) {
-		return fmt.Errorf("watching %s: %w", w.describe(), ctx.Err())
+	waitCtx, cancel := context.WithTimeout(ctx, syncTimeout)
+	defer cancel()
+	if !cache.WaitForCacheSync(waitCtx.Done(), w.informer.HasSynced) {
+		return fmt.Errorf("watching %s: no first list within %s: %w", w.describe(), syncTimeout, waitCtx.Err())
 	}
 	return nil
 }
