@@ -89,7 +89,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s: configuration is valid\n", opts.configPath)
 		return 0
 	}
-	log := newLogger(stderr, opts.logFormat, cfg.LogVerbosity)
+	level := slog.LevelInfo
+	switch {
+	case cfg.LogVerbosity >= 1:
+		level = slog.LevelDebug
+	case opts.runOnce:
+		level = slog.LevelWarn // run-once prints its own report; the cycle summary would repeat it
+	}
+	log := newLogger(stderr, opts.logFormat, level)
 	klog.SetSlogLogger(log.With("component", "client-go"))
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -150,13 +157,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	return o, nil
 }
 
-// newLogger maps logVerbosity to levels: 0 info, 1 and up debug (stage and hook output,
-// command details).
-func newLogger(w io.Writer, format string, verbosity int32) *slog.Logger {
-	level := slog.LevelInfo
-	if verbosity >= 1 {
-		level = slog.LevelDebug
-	}
+// newLogger returns the process's logger. logVerbosity 0 logs at info level, 1 and up at
+// debug level (each command run, hook output).
+func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
 	ho := &slog.HandlerOptions{Level: level}
 	if format == "json" {
 		return slog.New(slog.NewJSONHandler(w, ho))

@@ -149,7 +149,7 @@ func (p *Printer) Trace(step string, input, output []byte, err error) {
 func indent(b []byte) string {
 	var out bytes.Buffer
 	if json.Valid(b) && json.Indent(&out, b, "", "  ") == nil {
-		return out.String()
+		return strings.TrimRight(out.String(), "\n")
 	}
 	return strings.TrimRight(string(b), "\n")
 }
