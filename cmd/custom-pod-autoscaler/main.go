@@ -160,7 +160,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 // newLogger returns the process's logger. logVerbosity 0 logs at info level, 1 and up at
 // debug level (each command run, hook output).
 func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
-	ho := &slog.HandlerOptions{Level: level}
+	ho := &slog.HandlerOptions{Level: level, ReplaceAttr: readableDurations}
 	if format == "json" {
 		return slog.New(slog.NewJSONHandler(w, ho))
 	}
@@ -210,6 +210,10 @@ func serve(ctx context.Context, cfg *config.Config, opts *options, log *slog.Log
 		return err
 	}
 
+	// The first error (a listener that cannot start) stops everything. The cancellable
+	// context must exist before the goroutines start: they read ctx when they run.
+	ctx, cancelAll := context.WithCancel(ctx)
+	defer cancelAll()
 	errc := make(chan error, 2)
 	running := 1
 	go func() { errc <- a.Run(ctx) }()
@@ -217,9 +221,6 @@ func serve(ctx context.Context, cfg *config.Config, opts *options, log *slog.Log
 		running++
 		go func() { errc <- restapi.Serve(ctx, cfg.APIConfig, restapi.NewHandler(a, log), log, 10*time.Second) }()
 	}
-	// The first error (a listener that cannot start) stops everything.
-	ctx, cancelAll := context.WithCancel(ctx)
-	defer cancelAll()
 	var first error
 	for ; running > 0; running-- {
 		if err := <-errc; err != nil && first == nil {
@@ -264,4 +265,13 @@ func runOnce(ctx context.Context, cfg *config.Config, opts *options, log *slog.L
 		fmt.Fprintln(stdout, "no change")
 	}
 	return 0
+}
+
+// readableDurations writes durations as "1.5s" rather than slog's default for JSON,
+// integer nanoseconds.
+func readableDurations(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.String(a.Key, a.Value.Duration().String())
+	}
+	return a
 }
