@@ -56,8 +56,9 @@ test: lint unit e2e ## everything CI runs
 demo: ## the getting-started guide on the local cluster
 	hack/demo.sh
 
-bench: ## benchmarks (figures for the closing notes)
-	go test -run '^$$' -bench . -benchmem -benchtime 3x ./internal/...
+bench: ## benchmarks: per-pod cycles beside their limits, then the cluster scenario (peak memory, API requests); see docs/benchmarks.md
+	go test -run '^$$' -bench . -benchmem -benchtime 3x -timeout 30m ./internal/...
+	go test -tags e2e -count=1 -timeout 30m -run TestScenario -v ./test/bench/
 
 cluster-build: ## build and cache the local cluster's binaries
 	hack/cluster/build.sh

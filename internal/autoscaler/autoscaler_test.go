@@ -19,6 +19,7 @@ import (
 
 	"github.com/custompodautoscaler/cpa/internal/config"
 	"github.com/custompodautoscaler/cpa/internal/target"
+	"github.com/custompodautoscaler/cpa/pkg/metric"
 )
 
 // fakeTarget is an in-memory scale target.
@@ -375,5 +376,28 @@ func TestRunAlignsAndNeverOverlaps(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestPodInputMatchesMetricInfo(t *testing.T) {
+	pod := &corev1.Pod{}
+	pod.APIVersion, pod.Kind, pod.Name = "v1", "Pod", `we"ird<name>`
+	pod.Labels = map[string]string{"numPods": "3"}
+	resource, err := json.Marshal(pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, runType := range []string{"scaler", "api_dry_run", `odd"&<>`} {
+		want, err := json.Marshal(metric.Info{Resource: resource, RunType: runType})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := podInput(pod, runType)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(want) {
+			t.Errorf("runType %q:\n got %s\nwant %s", runType, got, want)
+		}
 	}
 }

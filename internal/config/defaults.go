@@ -35,6 +35,9 @@ const (
 	DefaultSuccessCode = 200
 )
 
+// shellConcurrencyPerCPU is how many shell calls per usable CPU run at once by default.
+const shellConcurrencyPerCPU = 4
+
 // defaultHTTPPerPodConcurrency is DefaultPerPodConcurrency for http methods.
 const defaultHTTPPerPodConcurrency = 16
 
@@ -86,13 +89,15 @@ func (m *Method) SetDefaults() {
 }
 
 // DefaultPerPodConcurrency is how many per-pod metric calls run at once when
-// perPodConcurrency is 0: GOMAXPROCS for a shell method (each call is a process) and
-// 16 for an http method (each call mostly waits on the network).
+// perPodConcurrency is 0: 4 × GOMAXPROCS for a shell method and 16 for an http method
+// (each call mostly waits on the network). A shell call is a process; with only one per
+// core, a core idles while its call is reaped and the next started, which kept short
+// commands 10–15 % slower (docs/benchmarks.md).
 func DefaultPerPodConcurrency(m *Method) int {
 	if m != nil && m.Type == MethodHTTP {
 		return defaultHTTPPerPodConcurrency
 	}
-	return max(1, runtime.GOMAXPROCS(0))
+	return max(1, shellConcurrencyPerCPU*runtime.GOMAXPROCS(0))
 }
 
 // methodFields are the keys of Config holding a Method, in declaration order, with

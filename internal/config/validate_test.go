@@ -112,8 +112,8 @@ func TestSetDefaults(t *testing.T) {
 
 func TestDefaultPerPodConcurrency(t *testing.T) {
 	expect(t, "http", DefaultPerPodConcurrency(&Method{Type: MethodHTTP}), 16)
-	expect(t, "shell", DefaultPerPodConcurrency(&Method{Type: MethodShell}), runtime.GOMAXPROCS(0))
-	expect(t, "nil", DefaultPerPodConcurrency(nil), runtime.GOMAXPROCS(0))
+	expect(t, "shell", DefaultPerPodConcurrency(&Method{Type: MethodShell}), 4*runtime.GOMAXPROCS(0))
+	expect(t, "nil", DefaultPerPodConcurrency(nil), 4*runtime.GOMAXPROCS(0))
 }
 
 func TestJSONFields(t *testing.T) {
