@@ -28,6 +28,7 @@ import (
 	"github.com/custompodautoscaler/cpa/internal/config"
 	"github.com/custompodautoscaler/cpa/internal/execute"
 	"github.com/custompodautoscaler/cpa/internal/kube"
+	"github.com/custompodautoscaler/cpa/internal/kubemetrics"
 	"github.com/custompodautoscaler/cpa/internal/restapi"
 	"github.com/custompodautoscaler/cpa/internal/runonce"
 	"github.com/custompodautoscaler/cpa/internal/target"
@@ -205,7 +206,22 @@ func serve(ctx context.Context, cfg *config.Config, opts *options, log *slog.Log
 	if err != nil {
 		return err
 	}
-	a, err := autoscaler.New(cfg, autoscaler.Options{Target: w, Stages: stages, Clock: clock.RealClock{}, Logger: log, APIRequests: requests.Count})
+	var km autoscaler.KubeMetrics
+	if len(cfg.KubernetesMetricSpecs) > 0 {
+		clients, err := kubemetrics.NewClients(ctx, restCfg, disco, mapper)
+		if err != nil {
+			return err
+		}
+		km = kubemetrics.New(kubemetrics.Options{
+			Specs:                   cfg.KubernetesMetricSpecs,
+			Namespace:               cfg.Namespace,
+			Clients:                 clients,
+			CPUInitializationPeriod: time.Duration(cfg.CPUInitializationPeriod) * time.Second,
+			InitialReadinessDelay:   time.Duration(cfg.InitialReadinessDelay) * time.Second,
+			Clock:                   clock.RealClock{},
+		})
+	}
+	a, err := autoscaler.New(cfg, autoscaler.Options{Target: w, Stages: stages, Clock: clock.RealClock{}, Logger: log, APIRequests: requests.Count, KubeMetrics: km})
 	if err != nil {
 		return err
 	}
@@ -243,6 +259,9 @@ func runOnce(ctx context.Context, cfg *config.Config, opts *options, log *slog.L
 		return 2
 	}
 	printer := runonce.NewPrinter(stdout)
+	if len(cfg.KubernetesMetricSpecs) > 0 {
+		fmt.Fprintln(stdout, "=== note: kubernetesMetricSpecs are not gathered in --run-once mode (it reads no cluster); the metric stage gets no kubernetesMetrics")
+	}
 	a, err := autoscaler.New(cfg, autoscaler.Options{Target: t, Stages: stages, Logger: log, Trace: printer.Trace})
 	if err != nil {
 		fmt.Fprintf(stderr, "custom-pod-autoscaler: %v\n", err)

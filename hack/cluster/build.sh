@@ -41,6 +41,7 @@ kv="-X k8s.io/component-base/version.gitVersion=$KUBE_VERSION -X k8s.io/componen
 
 build etcd go.etcd.io/etcd/server/v3 "etcd-$ETCD_VERSION"
 build kwok sigs.k8s.io/kwok/cmd/kwok "kwok-$KWOK_VERSION" "-X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION"
+build metrics-server sigs.k8s.io/metrics-server/cmd/metrics-server "metrics-server-$METRICS_SERVER_VERSION"
 for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
 	build kubernetes "k8s.io/kubernetes/cmd/$c" "$c-$KUBE_VERSION" "$kv"
 done

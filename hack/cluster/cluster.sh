@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The local Kubernetes cluster for end-to-end tests and the demo: a real control plane
-# (etcd, kube-apiserver, kube-controller-manager, kube-scheduler) plus kwok, which fakes the
-# kubelets: nodes turn Ready and pods Running with loopback IPs, no container runs.
+# (etcd, kube-apiserver, kube-controller-manager, kube-scheduler), kwok, which fakes the
+# kubelets (nodes turn Ready and pods Running with loopback IPs, no container runs, and each
+# node serves kubelet-style resource metrics), and metrics-server, which scrapes them and serves
+# metrics.k8s.io through the aggregation layer, as in a real cluster.
 #
 # Usage: hack/cluster/cluster.sh <command>
 #
@@ -17,7 +19,7 @@
 # ${XDG_CACHE_HOME:-$HOME/.cache}/custom-pod-autoscaler): pki/, kubeconfig, etcd/, logs/, run/, bin/.
 # All components listen on 127.0.0.1 only, on fixed uncommon ports: etcd 12379 (peer 12380),
 # kube-apiserver 16443, kube-controller-manager 16257, kube-scheduler 16259, kwok 16250 (also
-# the fake nodes' kubelet port). Pod IPs come from 127.1.0.0/16, so every pod IP is a loopback
+# the fake nodes' kubelet port), metrics-server 16446. Pod IPs come from 127.1.0.0/16, so every pod IP is a loopback
 # address a test can serve on; Service IPs from 10.96.0.0/16 (no kube-proxy: nothing routes them).
 set -euo pipefail
 
@@ -31,9 +33,10 @@ readonly ETCD_PORT=12379 ETCD_PEER_PORT=12380
 readonly APISERVER_PORT=16443
 readonly KCM_PORT=16257 SCHEDULER_PORT=16259
 readonly KWOK_PORT=16250 # kwok's kubelet-style server (metrics, /healthz); also the nodes' kubelet port
+readonly METRICS_SERVER_PORT=16446
 readonly POD_CIDR=127.1.0.0/16 SERVICE_CIDR=10.96.0.0/16 SERVICE_IP=10.96.0.1
 readonly NODES=(kwok-node-0)
-readonly COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+readonly COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok metrics-server)
 readonly SA_ISSUER=https://kubernetes.default.svc.cluster.local
 
 pki="$state/pki"
@@ -53,6 +56,7 @@ version_of() {
 	case "$1" in
 	etcd) echo "$ETCD_VERSION" ;;
 	kwok) echo "$KWOK_VERSION" ;;
+	metrics-server) echo "$METRICS_SERVER_VERSION" ;;
 	*) echo "$KUBE_VERSION" ;;
 	esac
 }
@@ -163,7 +167,7 @@ stop() {
 
 # Clients first, the API server next, etcd last: a server whose backend is gone shuts down slowly.
 stop_all() {
-	stop kwok kube-scheduler kube-controller-manager
+	stop metrics-server kwok kube-scheduler kube-controller-manager
 	stop kube-apiserver
 	stop etcd
 }
@@ -221,7 +225,8 @@ EOF
 
 readonly PKI_FILES=(ca.crt ca.key front-proxy-ca.crt front-proxy-client.crt front-proxy-client.key
 	kube-apiserver.crt kube-apiserver.key loopback-serving.crt loopback-serving.key sa.key sa.pub
-	kube-controller-manager.kubeconfig kube-scheduler.kubeconfig kwok.kubeconfig)
+	kube-controller-manager.kubeconfig kube-scheduler.kubeconfig kwok.kubeconfig
+	aggregated-serving.crt aggregated-serving.key metrics-server.kubeconfig)
 
 ensure_pki() {
 	local f complete=true
@@ -247,12 +252,17 @@ ensure_pki() {
 	new_cert ca kube-controller-manager "/CN=system:kube-controller-manager" clientAuth
 	new_cert ca kube-scheduler "/CN=system:kube-scheduler" clientAuth
 	new_cert ca kwok "/O=system:masters/CN=kwok" clientAuth
+	# Aggregated API servers (metrics-server, test adapters) run on 127.0.0.1 behind ExternalName
+	# Services; the aggregator checks their certificate against <service>.<namespace>.svc.
+	new_cert ca aggregated-serving "/CN=aggregated-api" serverAuth \
+		"DNS:*.kube-system.svc,DNS:*.cpa-system.svc,DNS:localhost,IP:127.0.0.1"
+	new_cert ca metrics-server "/CN=system:metrics-server" clientAuth
 	new_cert front-proxy-ca front-proxy-client "/CN=front-proxy-client" clientAuth
 	# Service-account token signing key pair.
 	openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$pki/sa.key" 2>/dev/null
 	openssl pkey -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
 	chmod 600 "$pki"/*.key
-	for c in kube-controller-manager kube-scheduler kwok; do
+	for c in kube-controller-manager kube-scheduler kwok metrics-server; do
 		write_kubeconfig "$pki/$c.kubeconfig" "$c"
 	done
 	write_kubeconfig "$kubeconfig" admin
@@ -282,7 +292,10 @@ all_running() {
 	for c in "${COMPONENTS[@]}"; do running "$c" || return 1; done
 }
 
-cluster_ready() { all_running && apiserver_ready && nodes_ready; }
+apiservice_available() {
+	[[ $(kubectl get apiservice "$1" -o jsonpath='{.status.conditions[?(@.type=="Available")].status}' 2>/dev/null) == True ]]
+}
+cluster_ready() { all_running && apiserver_ready && nodes_ready && apiservice_available v1beta1.metrics.k8s.io; }
 
 # ---------------------------------------------------------------------------------------------
 # commands
@@ -322,6 +335,85 @@ metadata:
 spec: {}
 EOF
 	done
+}
+
+# metrics-server's registration, as its release manifest has it, with the Service pointing at
+# the process on 127.0.0.1 (an ExternalName: no kube-proxy routes ClusterIPs here).
+metrics_server_manifest() {
+	cat <<EOF
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: system:metrics-server
+rules:
+- apiGroups: [""]
+  resources: [nodes/metrics]
+  verbs: [get]
+- apiGroups: [""]
+  resources: [pods, nodes]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: system:aggregated-metrics-reader
+  labels:
+    rbac.authorization.k8s.io/aggregate-to-admin: "true"
+    rbac.authorization.k8s.io/aggregate-to-edit: "true"
+    rbac.authorization.k8s.io/aggregate-to-view: "true"
+rules:
+- apiGroups: [metrics.k8s.io]
+  resources: [pods, nodes]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: system:metrics-server
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: system:metrics-server}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: system:metrics-server}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: metrics-server:system:auth-delegator
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: system:auth-delegator}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: system:metrics-server}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: metrics-server-auth-reader
+  namespace: kube-system
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: extension-apiserver-authentication-reader}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: system:metrics-server}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: metrics-server
+  namespace: kube-system
+spec:
+  type: ExternalName
+  externalName: localhost
+  ports:
+  - {name: https, port: $METRICS_SERVER_PORT, protocol: TCP}
+---
+apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata:
+  name: v1beta1.metrics.k8s.io
+spec:
+  group: metrics.k8s.io
+  version: v1beta1
+  service: {name: metrics-server, namespace: kube-system, port: $METRICS_SERVER_PORT}
+  caBundle: $(base64 -w0 <"$pki/ca.crt")
+  groupPriorityMinimum: 100
+  versionPriority: 100
+EOF
 }
 
 cmd_up() {
@@ -424,13 +516,31 @@ cmd_up() {
 	wait_until kwok 60 "kwok /healthz on 127.0.0.1:$KWOK_PORT" healthz "$KWOK_PORT"
 	wait_until kwok 60 "fake node(s) ${NODES[*]} Ready" nodes_ready
 	wait_until kube-controller-manager 60 "ServiceAccount default/default" default_sa_exists
+
+	metrics_server_manifest | kubectl apply --server-side --force-conflicts --field-manager cpa-cluster -f - >/dev/null ||
+		die "could not register metrics-server (RBAC, Service, APIService)"
+	start metrics-server "$METRICS_SERVER_PORT" \
+		--bind-address 127.0.0.1 \
+		--secure-port "$METRICS_SERVER_PORT" \
+		--tls-cert-file "$pki/aggregated-serving.crt" \
+		--tls-private-key-file "$pki/aggregated-serving.key" \
+		--kubeconfig "$pki/metrics-server.kubeconfig" \
+		--authentication-kubeconfig "$pki/metrics-server.kubeconfig" \
+		--authorization-kubeconfig "$pki/metrics-server.kubeconfig" \
+		--kubelet-certificate-authority "$pki/ca.crt" \
+		--kubelet-use-node-status-port \
+		--kubelet-preferred-address-types InternalIP \
+		--metric-resolution 10s \
+		--kubelet-request-timeout 5s
+	wait_until metrics-server 90 "APIService v1beta1.metrics.k8s.io Available" apiservice_available v1beta1.metrics.k8s.io
+	# Pod metrics follow about two scrapes (20 s) after a pod runs: CPU usage is a rate.
 	versions_line >"$run/versions"
 	log "cluster up in $(elapsed "$t0"): KUBECONFIG=$kubeconfig"
 	log "use it from a shell with: eval \"\$($here/cluster.sh env)\""
 	echo "$kubeconfig"
 }
 
-versions_line() { echo "kubernetes $KUBE_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION"; }
+versions_line() { echo "kubernetes $KUBE_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION, metrics-server $METRICS_SERVER_VERSION"; }
 
 check_versions() {
 	if [[ -f $run/versions && $(cat "$run/versions") != "$(versions_line)" ]]; then
@@ -449,7 +559,7 @@ cmd_down() {
 	lock
 	stop_all
 	local c owner
-	for c in $ETCD_PORT $APISERVER_PORT $KCM_PORT $SCHEDULER_PORT $KWOK_PORT; do
+	for c in $ETCD_PORT $APISERVER_PORT $KCM_PORT $SCHEDULER_PORT $KWOK_PORT $METRICS_SERVER_PORT; do
 		owner="$(port_owner "$c")"
 		[[ -z $owner ]] || log "WARNING: port $c is still in use by a process this script did not start: $owner"
 	done

@@ -16,9 +16,11 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/custompodautoscaler/cpa/internal/config"
+	"github.com/custompodautoscaler/cpa/internal/kubemetrics"
 	"github.com/custompodautoscaler/cpa/internal/scaling"
 	"github.com/custompodautoscaler/cpa/internal/target"
 	"github.com/custompodautoscaler/cpa/pkg/evaluate"
+	"github.com/custompodautoscaler/cpa/pkg/k8smetric"
 	"github.com/custompodautoscaler/cpa/pkg/metric"
 	"github.com/custompodautoscaler/cpa/pkg/scale"
 )
@@ -33,6 +35,12 @@ type Target interface {
 	Snapshot(ctx context.Context) (*target.Snapshot, error)
 	Pods(ctx context.Context, selector string) ([]*corev1.Pod, error)
 	SetReplicas(ctx context.Context, n int32) error
+}
+
+// KubeMetrics gathers the Kubernetes metrics kubernetesMetricSpecs ask for. On a partial
+// failure it returns what it gathered with the error.
+type KubeMetrics interface {
+	Gather(ctx context.Context, t kubemetrics.Target) ([]k8smetric.Metric, error)
 }
 
 // Stages are the user's logic; a nil hook is not configured.
@@ -54,6 +62,8 @@ type Options struct {
 	Trace  TraceFunc
 	// Decider keeps the stabilization history; nil builds one from the config.
 	Decider *scaling.Decider
+	// KubeMetrics gathers kubernetesMetricSpecs; nil gathers none.
+	KubeMetrics KubeMetrics
 	// APIRequests, if set, counts the requests made to the API server so far; each
 	// cycle's summary reports how many it made.
 	APIRequests func() uint64
@@ -69,6 +79,7 @@ type Autoscaler struct {
 	log         *slog.Logger
 	trace       TraceFunc
 	decider     *scaling.Decider
+	kubeMetrics KubeMetrics
 	concurrency int
 	name        string
 	apiRequests func() uint64
@@ -93,6 +104,7 @@ func New(cfg *config.Config, opts Options) (*Autoscaler, error) {
 		log:         opts.Logger,
 		trace:       opts.Trace,
 		decider:     opts.Decider,
+		kubeMetrics: opts.KubeMetrics,
 		apiRequests: opts.APIRequests,
 		name:        fmt.Sprintf("%s/%s/%s", cfg.ScaleTargetRef.Kind, cfg.Namespace, cfg.ScaleTargetRef.Name),
 	}
@@ -250,7 +262,21 @@ func (a *Autoscaler) gather(ctx context.Context, runType string) (*gathered, err
 		return nil, fmt.Errorf("encoding the scale target: %w", err)
 	}
 	g := &gathered{snap: snap, resource: resource}
-	info := metric.Info{Resource: resource, RunType: runType}
+	// The pods are read once a cycle, by the Kubernetes metrics or the per-pod runs.
+	var (
+		podsOnce sync.Once
+		pods     []*corev1.Pod
+		podsErr  error
+	)
+	getPods := func(ctx context.Context) ([]*corev1.Pod, error) {
+		podsOnce.Do(func() { pods, podsErr = a.target.Pods(ctx, snap.Selector) })
+		return pods, podsErr
+	}
+	km, err := a.kubernetesMetrics(ctx, snap, getPods)
+	if err != nil {
+		return nil, err
+	}
+	info := metric.Info{Resource: resource, RunType: runType, KubernetesMetrics: km}
 	if err := a.hook(ctx, "preMetric", a.stages.PreMetric, info); err != nil {
 		return nil, err
 	}
@@ -262,11 +288,11 @@ func (a *Autoscaler) gather(ctx context.Context, runType string) (*gathered, err
 		}
 		g.metrics = []*metric.ResourceMetric{{Resource: snap.Object.GetName(), Value: string(out)}}
 	case config.RunModePerPod:
-		pods, err := a.target.Pods(ctx, snap.Selector)
+		pods, err := getPods(ctx)
 		if err != nil {
 			return nil, err
 		}
-		g.metrics, err = a.perPod(ctx, pods, runType)
+		g.metrics, err = a.perPod(ctx, pods, runType, km)
 		if err != nil {
 			return nil, err
 		}
@@ -280,9 +306,38 @@ func (a *Autoscaler) gather(ctx context.Context, runType string) (*gathered, err
 	return g, nil
 }
 
+// kubernetesMetrics gathers kubernetesMetricSpecs and encodes them for the metric stage.
+// With requireKubernetesMetrics any failure fails the cycle; without, each failed spec is
+// logged and the stage gets what was gathered.
+func (a *Autoscaler) kubernetesMetrics(ctx context.Context, snap *target.Snapshot, pods kubemetrics.PodsFunc) (json.RawMessage, error) {
+	if a.kubeMetrics == nil || len(a.cfg.KubernetesMetricSpecs) == 0 {
+		return nil, nil
+	}
+	ms, err := a.kubeMetrics.Gather(ctx, kubemetrics.Target{Replicas: snap.Replicas, Selector: snap.Selector, Pods: pods})
+	if err != nil {
+		if a.cfg.RequireKubernetesMetrics {
+			return nil, fmt.Errorf("requireKubernetesMetrics is true: %w", err)
+		}
+		var gerr *kubemetrics.Error
+		if errors.As(err, &gerr) {
+			for _, f := range gerr.Failed {
+				a.log.Warn("Kubernetes metric not gathered; going on without it (requireKubernetesMetrics is false)",
+					"target", a.name, "spec", fmt.Sprintf("kubernetesMetricSpecs[%d]", f.Index), "metric", f.Spec, "error", f.Err)
+			}
+		} else {
+			a.log.Warn("Kubernetes metrics not gathered; going on without them (requireKubernetesMetrics is false)", "target", a.name, "error", err)
+		}
+	}
+	raw, err := k8smetric.Marshal(ms)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the Kubernetes metrics: %w", err)
+	}
+	return raw, nil
+}
+
 // perPod runs the metric stage for every pod, at most a.concurrency at once, and returns
 // the results in pod-name order. The first failure cancels the calls still running.
-func (a *Autoscaler) perPod(ctx context.Context, pods []*corev1.Pod, runType string) ([]*metric.ResourceMetric, error) {
+func (a *Autoscaler) perPod(ctx context.Context, pods []*corev1.Pod, runType string, km json.RawMessage) ([]*metric.ResourceMetric, error) {
 	results := make([]*metric.ResourceMetric, len(pods))
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -301,7 +356,7 @@ func (a *Autoscaler) perPod(ctx context.Context, pods []*corev1.Pod, runType str
 			defer func() { <-sem; wg.Done() }()
 			p := *pod // shallow copy: informer objects are shared and have no TypeMeta
 			p.APIVersion, p.Kind = "v1", "Pod"
-			in, err := podInput(&p, runType)
+			in, err := podInput(&p, runType, km)
 			if err != nil {
 				cancel(fmt.Errorf("encoding pod %s: %w", pod.Name, err))
 				return
@@ -322,9 +377,10 @@ func (a *Autoscaler) perPod(ctx context.Context, pods []*corev1.Pod, runType str
 }
 
 // podInput encodes the per-pod metric input, the JSON of metric.Info{Resource: pod,
-// RunType: runType}, in one pass: marshalling the Info around an already encoded pod would
-// re-scan and compact the pod's JSON, a fifth of the runtime's CPU per pod.
-func podInput(pod *corev1.Pod, runType string) ([]byte, error) {
+// RunType: runType, KubernetesMetrics: km}, in one pass: marshalling the Info around an
+// already encoded pod would re-scan and compact the pod's JSON, a fifth of the runtime's
+// CPU per pod. km is already encoded (once per cycle, not per pod).
+func podInput(pod *corev1.Pod, runType string, km json.RawMessage) ([]byte, error) {
 	resource, err := json.Marshal(pod)
 	if err != nil {
 		return nil, err
@@ -333,11 +389,15 @@ func podInput(pod *corev1.Pod, runType string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := make([]byte, 0, len(resource)+len(rt)+len(`{"resource":,"runType":}`))
+	in := make([]byte, 0, len(resource)+len(rt)+len(km)+len(`{"resource":,"runType":,"kubernetesMetrics":}`))
 	in = append(in, `{"resource":`...)
 	in = append(in, resource...)
 	in = append(in, `,"runType":`...)
 	in = append(in, rt...)
+	if len(km) > 0 {
+		in = append(in, `,"kubernetesMetrics":`...)
+		in = append(in, km...)
+	}
 	return append(in, '}'), nil
 }
 

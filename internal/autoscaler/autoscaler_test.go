@@ -387,17 +387,19 @@ func TestPodInputMatchesMetricInfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, runType := range []string{"scaler", "api_dry_run", `odd"&<>`} {
-		want, err := json.Marshal(metric.Info{Resource: resource, RunType: runType})
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := podInput(pod, runType)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if string(got) != string(want) {
-			t.Errorf("runType %q:\n got %s\nwant %s", runType, got, want)
+	for _, km := range []json.RawMessage{nil, json.RawMessage(`[{"current_replicas":3,"spec":{"type":"Resource"}}]`)} {
+		for _, runType := range []string{"scaler", "api_dry_run", `odd"&<>`} {
+			want, err := json.Marshal(metric.Info{Resource: resource, RunType: runType, KubernetesMetrics: km})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := podInput(pod, runType, km)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != string(want) {
+				t.Errorf("runType %q:\n got %s\nwant %s", runType, got, want)
+			}
 		}
 	}
 }

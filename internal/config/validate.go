@@ -11,6 +11,7 @@ import (
 	"time"
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
@@ -318,12 +319,88 @@ func (v *validator) metricSpec(path string, s *autoscalingv2.MetricSpec) {
 		v.add(path+".type", string(s.Type), "must be one of %s", strings.Join(names, ", "))
 		return
 	}
+	ok := true
 	for _, src := range sources {
 		switch {
 		case src.typ == s.Type && !src.present:
 			v.add(path+"."+src.key, nil, "required for type %s", s.Type)
+			ok = false
 		case src.typ != s.Type && src.present:
 			v.add(path+"."+src.key, nil, "must not be set for type %s", s.Type)
+		}
+	}
+	if ok {
+		v.metricSource(path, s)
+	}
+}
+
+// metricSource checks what selects the metric and the target type, which decides how
+// it is gathered; target values are the user's logic's business and are not required.
+func (v *validator) metricSource(path string, s *autoscalingv2.MetricSpec) {
+	util, avg, val := autoscalingv2.UtilizationMetricType, autoscalingv2.AverageValueMetricType, autoscalingv2.ValueMetricType
+	switch s.Type {
+	case autoscalingv2.ResourceMetricSourceType:
+		p := path + ".resource"
+		if s.Resource.Name == "" {
+			v.add(p+".name", nil, "required: a resource such as cpu or memory")
+		}
+		v.targetType(p+".target.type", s.Resource.Target.Type, util, avg)
+	case autoscalingv2.ContainerResourceMetricSourceType:
+		p := path + ".containerResource"
+		if s.ContainerResource.Name == "" {
+			v.add(p+".name", nil, "required: a resource such as cpu or memory")
+		}
+		if s.ContainerResource.Container == "" {
+			v.add(p+".container", nil, "required: the name of the container to measure")
+		}
+		v.targetType(p+".target.type", s.ContainerResource.Target.Type, util, avg)
+	case autoscalingv2.PodsMetricSourceType:
+		p := path + ".pods"
+		v.metricIdentifier(p+".metric", &s.Pods.Metric)
+		v.targetType(p+".target.type", s.Pods.Target.Type, avg)
+	case autoscalingv2.ObjectMetricSourceType:
+		p := path + ".object"
+		d := s.Object.DescribedObject
+		if d.Kind == "" {
+			v.add(p+".describedObject.kind", nil, "required")
+		}
+		if d.Name == "" {
+			v.add(p+".describedObject.name", nil, "required")
+		}
+		if _, err := schema.ParseGroupVersion(d.APIVersion); err != nil {
+			v.add(p+".describedObject.apiVersion", d.APIVersion, "not a group/version: %v", err)
+		}
+		v.metricIdentifier(p+".metric", &s.Object.Metric)
+		v.targetType(p+".target.type", s.Object.Target.Type, val, avg)
+	case autoscalingv2.ExternalMetricSourceType:
+		p := path + ".external"
+		v.metricIdentifier(p+".metric", &s.External.Metric)
+		v.targetType(p+".target.type", s.External.Target.Type, val, avg)
+	}
+}
+
+func (v *validator) targetType(field string, t autoscalingv2.MetricTargetType, allowed ...autoscalingv2.MetricTargetType) {
+	names := make([]string, len(allowed))
+	for i, a := range allowed {
+		if t == a {
+			return
+		}
+		names[i] = string(a)
+	}
+	if t == "" {
+		v.add(field, nil, "required: %s", strings.Join(names, " or "))
+		return
+	}
+	v.add(field, string(t), "must be %s", strings.Join(names, " or "))
+}
+
+func (v *validator) metricIdentifier(path string, m *autoscalingv2.MetricIdentifier) {
+	if m.Name == "" {
+		v.add(path+".name", nil, "required")
+	}
+	if m.Selector != nil {
+		if _, err := metav1.LabelSelectorAsSelector(m.Selector); err != nil {
+			v.add(path+".selector", nil, "invalid label selector: %v", err)
 		}
 	}
 }

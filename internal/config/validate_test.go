@@ -41,6 +41,25 @@ func TestValidate(t *testing.T) {
 			"evaluate.http.successCodes: required: at least one status code",
 			"evaluate.http.parameterMode: required: query or body",
 		}},
+		{"kubernetes metric specs", func(c *Config) {
+			c.KubernetesMetricSpecs = []autoscalingv2.MetricSpec{
+				{Type: autoscalingv2.ResourceMetricSourceType, Resource: &autoscalingv2.ResourceMetricSource{Name: "cpu", Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType}}},
+				{Type: autoscalingv2.ResourceMetricSourceType, Resource: &autoscalingv2.ResourceMetricSource{Target: autoscalingv2.MetricTarget{Type: autoscalingv2.ValueMetricType}}},
+				{Type: autoscalingv2.ContainerResourceMetricSourceType, ContainerResource: &autoscalingv2.ContainerResourceMetricSource{Name: "cpu", Target: autoscalingv2.MetricTarget{Type: autoscalingv2.AverageValueMetricType}}},
+				{Type: autoscalingv2.PodsMetricSourceType, Pods: &autoscalingv2.PodsMetricSource{Metric: autoscalingv2.MetricIdentifier{Name: "rps"}, Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType}}},
+				{Type: autoscalingv2.ObjectMetricSourceType, Object: &autoscalingv2.ObjectMetricSource{DescribedObject: autoscalingv2.CrossVersionObjectReference{APIVersion: "a/b/c", Kind: "Ingress"}, Target: autoscalingv2.MetricTarget{Type: autoscalingv2.ValueMetricType}}},
+				{Type: autoscalingv2.ExternalMetricSourceType, External: &autoscalingv2.ExternalMetricSource{Metric: autoscalingv2.MetricIdentifier{Name: "q"}}},
+			}
+		}, []string{
+			`kubernetesMetricSpecs[1].resource.name: required: a resource such as cpu or memory`,
+			`kubernetesMetricSpecs[1].resource.target.type = "Value": must be Utilization or AverageValue`,
+			`kubernetesMetricSpecs[2].containerResource.container: required: the name of the container to measure`,
+			`kubernetesMetricSpecs[3].pods.target.type = "Utilization": must be AverageValue`,
+			`kubernetesMetricSpecs[4].object.describedObject.name: required`,
+			`kubernetesMetricSpecs[4].object.describedObject.apiVersion = "a/b/c": not a group/version: unexpected GroupVersion string: a/b/c`,
+			`kubernetesMetricSpecs[4].object.metric.name: required`,
+			`kubernetesMetricSpecs[5].external.target.type: required: Value or AverageValue`,
+		}},
 		{"timeout zero", func(c *Config) { c.Metric.Timeout = 0 }, []string{
 			"metric.timeout = 0: must be a positive number of milliseconds (leave it out for the default, 5000)",
 		}},
