@@ -18,14 +18,14 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	clienttesting "k8s.io/client-go/testing"
-	clocktesting "k8s.io/utils/clock/testing"
-	"k8s.io/utils/ptr"
 	custommetrics "k8s.io/metrics/pkg/apis/custom_metrics/v1beta2"
 	externalmetrics "k8s.io/metrics/pkg/apis/external_metrics/v1beta1"
 	metricsapi "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 	metricsfake "k8s.io/metrics/pkg/client/clientset/versioned/fake"
 	customclient "k8s.io/metrics/pkg/client/custom_metrics"
 	externalclient "k8s.io/metrics/pkg/client/external_metrics"
+	clocktesting "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
 
 	"github.com/custompodautoscaler/cpa/pkg/k8smetric"
 )
@@ -177,7 +177,7 @@ func TestResourceMetricsFollowTheHPAsPodRules(t *testing.T) {
 		// Long started, unready now but was ready once: counted.
 		newPod("was-ready", started(time.Hour, corev1.ConditionFalse, time.Minute)),
 	}
-	client := newMetricsClient(t, 
+	client := newMetricsClient(t,
 		podMetrics("ready", sample, cpuMem("100m", "50Mi")),
 		podMetrics("pending", sample, cpuMem("1", "50Mi")),
 		podMetrics("starting", sample, cpuMem("900m", "60Mi")),
@@ -302,7 +302,7 @@ func TestContainerResource(t *testing.T) {
 		}})
 	}
 	pods := []*corev1.Pod{newPod("a", withSidecar), newPod("b", withSidecar), newPod("c")}
-	client := newMetricsClient(t, 
+	client := newMetricsClient(t,
 		podMetrics("a", now, cpuMem("100m", "1Mi"), cpuMem("20m", "1Mi")),
 		podMetrics("b", now, cpuMem("300m", "1Mi"), cpuMem("40m", "1Mi")),
 		podMetrics("c", now, cpuMem("500m", "1Mi")),
