@@ -136,6 +136,8 @@ type Result struct {
 	// Decision is nil on a dry run.
 	Decision *scaling.Decision
 	Scaled   bool
+	// KubernetesMetricsTook is how long gathering kubernetesMetricSpecs took; 0 without specs.
+	KubernetesMetricsTook time.Duration
 }
 
 // gathered is the state a cycle carries from the metric stage on.
@@ -143,6 +145,7 @@ type gathered struct {
 	snap     *target.Snapshot
 	resource json.RawMessage
 	metrics  []*metric.ResourceMetric
+	kmTook   time.Duration
 }
 
 // Metrics runs the metric stage (with its hooks) and returns its results.
@@ -198,6 +201,7 @@ func (a *Autoscaler) runStages(ctx context.Context, runType string, dryRun bool)
 		return res, err
 	}
 	res.Metrics = g.metrics
+	res.KubernetesMetricsTook = g.kmTook
 
 	info := evaluate.Info{Metrics: g.metrics, Resource: g.resource, RunType: runType}
 	if err := a.hook(ctx, "preEvaluate", a.stages.PreEvaluate, info); err != nil {
@@ -272,9 +276,13 @@ func (a *Autoscaler) gather(ctx context.Context, runType string) (*gathered, err
 		podsOnce.Do(func() { pods, podsErr = a.target.Pods(ctx, snap.Selector) })
 		return pods, podsErr
 	}
+	kmStart := a.clock.Now()
 	km, err := a.kubernetesMetrics(ctx, snap, getPods)
 	if err != nil {
 		return nil, err
+	}
+	if a.kubeMetrics != nil && len(a.cfg.KubernetesMetricSpecs) > 0 {
+		g.kmTook = a.clock.Since(kmStart)
 	}
 	info := metric.Info{Resource: resource, RunType: runType, KubernetesMetrics: km}
 	if err := a.hook(ctx, "preMetric", a.stages.PreMetric, info); err != nil {
@@ -435,6 +443,9 @@ func (a *Autoscaler) hook(ctx context.Context, name string, r Runner, input any)
 func (a *Autoscaler) logSummary(attrs []any, dryRun bool, res *Result, err error) {
 	if res != nil {
 		attrs = append(attrs, "metrics", len(res.Metrics))
+		if res.KubernetesMetricsTook > 0 {
+			attrs = append(attrs, "kubernetesMetricsDuration", res.KubernetesMetricsTook.Round(time.Microsecond))
+		}
 		if res.Evaluation != nil {
 			attrs = append(attrs, "evaluated", res.Evaluation.TargetReplicas)
 		}

@@ -224,6 +224,8 @@ func scenario(t *testing.T, bin string, n, steadyCycles int) result {
 type cycle struct {
 	Msg         string          `json:"msg"`
 	Duration    json.RawMessage `json:"duration"` // nanoseconds (slog's JSON handler) or a Go duration string
+	// KubeMetrics is how long gathering kubernetesMetricSpecs took (absent without specs).
+	KubeMetrics json.RawMessage `json:"kubernetesMetricsDuration"`
 	APIRequests uint64          `json:"apiRequests"`
 	Metrics     int             `json:"metrics"`
 	Error       string          `json:"error"`
@@ -231,13 +233,16 @@ type cycle struct {
 	at          time.Time       // when the line was read
 }
 
-func (c cycle) duration() time.Duration {
+func (c cycle) duration() time.Duration { return parseDuration(c.Duration) }
+
+// parseDuration reads a logged duration; -1 if absent or unreadable.
+func parseDuration(raw json.RawMessage) time.Duration {
 	var ns int64
-	if json.Unmarshal(c.Duration, &ns) == nil {
+	if json.Unmarshal(raw, &ns) == nil {
 		return time.Duration(ns)
 	}
 	var s string
-	if json.Unmarshal(c.Duration, &s) == nil {
+	if json.Unmarshal(raw, &s) == nil {
 		if d, err := time.ParseDuration(s); err == nil {
 			return d
 		}

@@ -96,7 +96,6 @@ func TestKubeMetricsResourceRules(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t, 4*time.Minute)
 	name := "web"
-	labels := map[string]string{"app": name}
 	container := func(n, cpu string) corev1.Container {
 		return corev1.Container{Name: n, Image: framework.FakeImage, Resources: corev1.ResourceRequirements{
 			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse("64Mi")},
@@ -111,7 +110,7 @@ func TestKubeMetricsResourceRules(t *testing.T) {
 	}
 	bare := func(podName string, pending bool, cs ...corev1.Container) {
 		pod := &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Name: podName, Labels: labels, Annotations: annotations},
+			ObjectMeta: metav1.ObjectMeta{Name: podName, Labels: map[string]string{"app": name, "bare": podName}, Annotations: annotations},
 			Spec:       corev1.PodSpec{Containers: cs},
 		}
 		if pending {
@@ -124,7 +123,7 @@ func TestKubeMetricsResourceRules(t *testing.T) {
 	bare("solo", false, container("app", "200m"))
 	bare("pending", true, container("app", "200m"), container("sidecar", "100m"))
 	deployed := podNames(e, t, "app="+name+",pod-template-hash", 2)
-	framework.WaitForPodsRunning(e.ctx, t, e.ns, "app="+name, 3)
+	framework.WaitForPodsRunning(e.ctx, t, e.ns, "bare=solo", 1)
 	ready, unready := deployed[0], deployed[1]
 	// kwok made every pod Ready; mark one not ready, as a failing readiness probe would.
 	status := fmt.Sprintf(`{"status":{"conditions":[{"type":"Ready","status":"False","lastTransitionTime":%q}]}}`, time.Now().UTC().Format(time.RFC3339))
@@ -218,7 +217,7 @@ func TestKubeMetricsResourceRules(t *testing.T) {
 	// One LIST of pod metrics serves all three specs; pods come from the watch cache. (A
 	// cycle also reads /scale again when the Deployment's status moved.)
 	fewest := int64(-1)
-	for i, l := range p.logsWithMsg("no change") {
+	for i, l := range p.waitMsg(15*time.Second, 4, "no change") {
 		if n := l.num("apiRequests"); i > 0 && (fewest < 0 || n < fewest) {
 			fewest = n
 		}
