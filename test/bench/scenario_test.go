@@ -222,8 +222,8 @@ func scenario(t *testing.T, bin string, n, steadyCycles int) result {
 // cycle is one cycle summary line of the program (--log-format json), and the
 // program's CPU times when it was read.
 type cycle struct {
-	Msg         string          `json:"msg"`
-	Duration    json.RawMessage `json:"duration"` // nanoseconds (slog's JSON handler) or a Go duration string
+	Msg      string          `json:"msg"`
+	Duration json.RawMessage `json:"duration"` // nanoseconds (slog's JSON handler) or a Go duration string
 	// KubeMetrics is how long gathering kubernetesMetricSpecs took (absent without specs).
 	KubeMetrics json.RawMessage `json:"kubernetesMetricsDuration"`
 	APIRequests uint64          `json:"apiRequests"`
