@@ -82,8 +82,10 @@ func TestKubeMetricsCPUExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.waitReplicas(e.ctx, 2*metricsWait, get, 1)
+	// Cycles may fail before metrics-server has a sample, and a loaded CI machine may
+	// time a stage out; the next cycle retries either. Anything else is a defect.
 	for _, l := range p.logsWithMsg("cycle failed; target not scaled") {
-		if !strings.Contains(l.str("error"), "no cpu usage") {
+		if msg := l.str("error"); !strings.Contains(msg, "no cpu usage") && !strings.Contains(msg, "timed out after") {
 			t.Errorf("unexpected failed cycle: %s", l.str("error"))
 		}
 	}
@@ -188,10 +190,19 @@ func TestKubeMetricsResourceRules(t *testing.T) {
 		}
 		return out
 	}
+	// CPU use is a rate metrics-server computes from kwok's cumulative counter between
+	// two scrapes, so it lands near the annotation's value, not on it: round to 10m.
+	rounded := func(v map[string]int64) map[string]int64 {
+		out := map[string]int64{}
+		for k, x := range v {
+			out[k] = (x + 5) / 10 * 10
+		}
+		return out
+	}
 	cpu, mem, side := km[0], km[1], km[2]
 	want("cpu current_replicas", jpath(cpu, "current_replicas"), 2)
 	want("cpu spec.resource.name", jpath(cpu, "spec", "resource", "name"), "cpu")
-	want("cpu samples", values(jpath(cpu, "resource", "pod_metrics_info")), map[string]int64{ready: 200, "solo": 100})
+	want("cpu samples (rounded to 10m)", rounded(values(jpath(cpu, "resource", "pod_metrics_info"))), map[string]int64{ready: 200, "solo": 100})
 	want("cpu ready_pod_count", jpath(cpu, "resource", "ready_pod_count"), 2)
 	want("cpu ignored_pods", jpath(cpu, "resource", "ignored_pods"), set(unready, "pending"))
 	want("cpu missing_pods", jpath(cpu, "resource", "missing_pods"), set())
@@ -206,7 +217,7 @@ func TestKubeMetricsResourceRules(t *testing.T) {
 	want("memory ignored_pods", jpath(mem, "resource", "ignored_pods"), set("pending"))
 	want("memory requests", jpath(mem, "resource", "requests"), nil)
 
-	want("container_resource samples", values(jpath(side, "container_resource", "pod_metrics_info")), map[string]int64{ready: 100})
+	want("container_resource samples (rounded to 10m)", rounded(values(jpath(side, "container_resource", "pod_metrics_info"))), map[string]int64{ready: 100})
 	want("container_resource ready_pod_count", jpath(side, "container_resource", "ready_pod_count"), 1)
 	want("container_resource ignored_pods", jpath(side, "container_resource", "ignored_pods"), set(unready, "pending"))
 	want("container_resource missing_pods", jpath(side, "container_resource", "missing_pods"), set("solo"))
