@@ -14,11 +14,13 @@ export CPA_CACHE_DIR
 TOOLS_BIN := $(CPA_CACHE_DIR)/tools
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(TOOLS_BIN)/staticcheck-$(STATICCHECK_VERSION)
+CONTROLLER_GEN_VERSION := v0.23.0
+CONTROLLER_GEN := $(TOOLS_BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
 BIN := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build test lint unit e2e demo bench cluster-up cluster-down cluster-build fmt help
+.PHONY: all build test lint unit e2e demo bench cluster-up cluster-down cluster-build fmt help generate verify-generate
 
 all: build
 
@@ -37,7 +39,21 @@ $(STATICCHECK):
 	GOBIN=$(TOOLS_BIN)/tmp go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	mv $(TOOLS_BIN)/tmp/staticcheck $@
 
-lint: $(STATICCHECK) ## gofmt, go vet, staticcheck
+$(CONTROLLER_GEN):
+	@mkdir -p $(TOOLS_BIN)
+	@echo "installing controller-gen $(CONTROLLER_GEN_VERSION) into $(TOOLS_BIN)"
+	GOBIN=$(TOOLS_BIN)/tmp go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)
+	mv $(TOOLS_BIN)/tmp/controller-gen $@
+
+generate: $(CONTROLLER_GEN) ## regenerate the API's deep copies and the CRD (deploy/crd/) from api/
+	$(CONTROLLER_GEN) object paths=./api/...
+	$(CONTROLLER_GEN) crd paths=./api/... output:crd:dir=deploy/crd
+
+verify-generate: generate ## fail if make generate changed a generated file (not yet staged or committed)
+	@changed="$$(git status --porcelain -- 'api/**/zz_generated.*' deploy/crd | grep -v '^[AM] ' || true)"; \
+	if [[ -n "$$changed" ]]; then echo "make generate changed these files; review and commit them:"; echo "$$changed"; exit 1; fi
+
+lint: $(STATICCHECK) verify-generate ## gofmt, go vet, staticcheck, generated files up to date
 	@unformatted=$$(gofmt -s -l $$(git ls-files '*.go')); \
 	if [[ -n "$$unformatted" ]]; then echo "gofmt -s would change:"; echo "$$unformatted"; exit 1; fi
 	go vet ./...
