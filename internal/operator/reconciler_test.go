@@ -292,7 +292,7 @@ func TestBadSpecsAreReportedNotRetried(t *testing.T) {
 			c.Spec.Template.Spec.Raw = []byte(`{"containers":[{"name":"a","image":"b","imagePolicy":"x"}]}`)
 		}, ReasonInvalidSpec, `spec.template.spec: json: unknown field "imagePolicy"`},
 		"no containers": {func(c *cpav1.CustomPodAutoscaler) { c.Spec.Template.Spec.Raw = []byte(`{}`) }, ReasonInvalidSpec, "spec.template.spec.containers: at least one container is required"},
-		"unknown kind": {func(c *cpav1.CustomPodAutoscaler) { c.Spec.ScaleTargetRef.Kind = "Deploymnet" }, ReasonUnknownTarget, `does not serve kind "Deploymnet" in "apps/v1"`},
+		"unknown kind":  {func(c *cpav1.CustomPodAutoscaler) { c.Spec.ScaleTargetRef.Kind = "Deploymnet" }, ReasonUnknownTarget, `does not serve kind "Deploymnet" in "apps/v1"`},
 		"bad pause": {func(c *cpav1.CustomPodAutoscaler) {
 			c.Annotations = map[string]string{cpav1.PausedReplicasAnnotation: "three"}
 		}, ReasonInvalidSpec, `paused-replicas="three"`},
