@@ -72,53 +72,9 @@ func podNames(e *testEnv, t *testing.T, selector string, n int) []string {
 func TestRuntimeGuideExample(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t, 3*time.Minute)
-	example := filepath.Join(e.c.RepoRoot, "examples", "python-custom-autoscaler")
-
-	raw, err := os.ReadFile(filepath.Join(example, "deployment.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var d appsv1.Deployment
-	if err := yaml.UnmarshalStrict(raw, &d); err != nil {
-		t.Fatalf("examples/python-custom-autoscaler/deployment.yaml: %v", err)
-	}
-	name := d.Name
-	if name != "hello-kubernetes" || d.Labels["numPods"] != "3" || d.Spec.Replicas == nil || *d.Spec.Replicas != 1 {
-		t.Fatalf("the example Deployment changed: name %q, labels %v, replicas %v; this test follows the guide", name, d.Labels, d.Spec.Replicas)
-	}
-	if _, err := e.c.Client.AppsV1().Deployments(e.ns).Create(e.ctx, &d, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	framework.WaitForReplicas(e.ctx, t, e.ns, name, 1)
-
-	// The guide's image puts the scripts at /; here they stay in the example directory
-	// (as hack/demo.sh does).
-	cfgRaw, err := os.ReadFile(filepath.Join(example, "config.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := string(cfgRaw)
-	for _, s := range []string{"metric.py", "evaluate.py"} {
-		old := `"/` + s + `"`
-		if strings.Count(cfg, old) != 1 {
-			t.Fatalf("examples/python-custom-autoscaler/config.yaml no longer runs %s", old)
-		}
-		cfg = strings.Replace(cfg, old, fmt.Sprintf("%q", filepath.Join(example, s)), 1)
-	}
-	env := map[string]string{"interval": "1000"} // the guide's cpa.yaml says 10000
-	// The guide's image runs "python", the interpreter itself. Here "python" is the real
-	// interpreter too: a version manager's shim (a shell script around it) would add its
-	// own start-up to every call and, on a loaded machine, push the guide's 2.5 s timeout.
-	out, err := exec.Command("python3", "-c", "import sys; print(sys.executable)").Output()
-	if err != nil {
-		t.Skip("the guide's scripts need python3")
-	}
-	bin := t.TempDir()
-	if err := os.Symlink(strings.TrimSpace(string(out)), filepath.Join(bin, "python")); err != nil {
-		t.Fatal(err)
-	}
-	env["PATH"] = bin + string(os.PathListSeparator) + os.Getenv("PATH")
-
+	name := createGuideDeployment(t, e)
+	cfg, env := guideConfig(t, e)
+	env["interval"] = "1000" // the guide's cpa.yaml says 10000
 	p := startCPA(t, cpaSpec{Namespace: e.ns, Target: deploymentRef(name), Config: cfg, Env: env})
 	get := deploymentReplicas(e.ns, name)
 	p.waitReplicas(e.ctx, 30*time.Second, get, 3)
@@ -542,4 +498,63 @@ func TestRuntimeTargetChanges(t *testing.T) {
 		}
 		return reflect.DeepEqual(got, second), fmt.Sprintf("last cycle's metrics are for %v, want the new pods %v (the old ones were %v)", got, second, first)
 	})
+}
+
+// guideExample is the getting-started guide's example directory.
+func guideExample(e *testEnv) string {
+	return filepath.Join(e.c.RepoRoot, "examples", "python-custom-autoscaler")
+}
+
+// createGuideDeployment creates the guide's hello-kubernetes Deployment (1 replica,
+// label numPods "3") and waits for its pod; it returns the Deployment's name.
+func createGuideDeployment(t *testing.T, e *testEnv) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(guideExample(e), "deployment.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d appsv1.Deployment
+	if err := yaml.UnmarshalStrict(raw, &d); err != nil {
+		t.Fatalf("examples/python-custom-autoscaler/deployment.yaml: %v", err)
+	}
+	name := d.Name
+	if name != "hello-kubernetes" || d.Labels["numPods"] != "3" || d.Spec.Replicas == nil || *d.Spec.Replicas != 1 {
+		t.Fatalf("the example Deployment changed: name %q, labels %v, replicas %v; this test follows the guide", name, d.Labels, d.Spec.Replicas)
+	}
+	if _, err := e.c.Client.AppsV1().Deployments(e.ns).Create(e.ctx, &d, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	framework.WaitForReplicas(e.ctx, t, e.ns, name, 1)
+	return name
+}
+
+// guideConfig returns the guide's config.yaml with its scripts where they are here
+// (the guide's image puts them at /, as hack/demo.sh also rewrites), and the environment
+// that makes "python" the real interpreter: a version manager's shim (a shell script
+// around it) would add its own start-up to every call and, on a loaded machine, push the
+// guide's 2.5 s timeout.
+func guideConfig(t *testing.T, e *testEnv) (string, map[string]string) {
+	t.Helper()
+	example := guideExample(e)
+	cfgRaw, err := os.ReadFile(filepath.Join(example, "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := string(cfgRaw)
+	for _, s := range []string{"metric.py", "evaluate.py"} {
+		old := `"/` + s + `"`
+		if strings.Count(cfg, old) != 1 {
+			t.Fatalf("examples/python-custom-autoscaler/config.yaml no longer runs %s", old)
+		}
+		cfg = strings.Replace(cfg, old, fmt.Sprintf("%q", filepath.Join(example, s)), 1)
+	}
+	out, err := exec.Command("python3", "-c", "import sys; print(sys.executable)").Output()
+	if err != nil {
+		t.Skip("the guide's scripts need python3")
+	}
+	bin := t.TempDir()
+	if err := os.Symlink(strings.TrimSpace(string(out)), filepath.Join(bin, "python")); err != nil {
+		t.Fatal(err)
+	}
+	return cfg, map[string]string{"PATH": bin + string(os.PathListSeparator) + os.Getenv("PATH")}
 }

@@ -1,0 +1,245 @@
+//go:build e2e
+
+package e2e
+
+// End-to-end test of custom-pod-autoscaler-operator: the CRD installed with a plain
+// kubectl apply, the operator (a real process, namespaced with WATCH_NAMESPACE) against
+// the guide's cpa.yaml; every provisioned object; then the runtime run as the provisioned
+// pod would run it (its environment, a token of the provisioned ServiceAccount from the
+// TokenRequest API) scales the guide's Deployment, which proves the Role is sufficient,
+// and is refused another Deployment; then pause, resume and deletion.
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/utils/ptr"
+
+	"github.com/custompodautoscaler/cpa/test/e2e/framework"
+)
+
+// startOperator runs the operator for one namespace; cleanup stops it with SIGTERM.
+func startOperator(t *testing.T, ns string) *syncBuffer {
+	t.Helper()
+	c := framework.Ensure(t)
+	bin := framework.BuildBinary(t, "./cmd/custom-pod-autoscaler-operator")
+	out := &syncBuffer{}
+	cmd := exec.Command(bin, "--kubeconfig", c.Kubeconfig,
+		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		"--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		"--zap-devel=false")
+	cmd.Env = append(os.Environ(), "WATCH_NAMESPACE="+ns)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Errorf("the operator did not stop within 10s of SIGINT")
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("operator output:\n%s", out.String())
+		}
+	})
+	return out
+}
+
+// tokenKubeconfig writes a kubeconfig that authenticates as ServiceAccount sa with a
+// token from the TokenRequest API, as the provisioned pod would.
+func tokenKubeconfig(t *testing.T, e *testEnv, sa string) string {
+	t.Helper()
+	tr, err := e.c.Client.CoreV1().ServiceAccounts(e.ns).CreateToken(e.ctx, sa, &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("TokenRequest for ServiceAccount %s: %v", sa, err)
+	}
+	admin, err := clientcmd.LoadFromFile(e.c.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster := admin.Clusters[admin.Contexts[admin.CurrentContext].Cluster]
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["local"] = cluster
+	cfg.AuthInfos[sa] = &clientcmdapi.AuthInfo{Token: tr.Status.Token}
+	cfg.Contexts["sa"] = &clientcmdapi.Context{Cluster: "local", AuthInfo: sa, Namespace: e.ns}
+	cfg.CurrentContext = "sa"
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestOperatorProvisionsAndRunsTheGuide(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, 4*time.Minute)
+	installCRD(t)
+	target := createGuideDeployment(t, e)
+	other := e.deployment(t, "not-granted", 1)
+	opLog := startOperator(t, e.ns)
+
+	guide := filepath.Join(guideExample(e), "cpa.yaml")
+	if out, err := kubectl(t, "", "apply", "-n", e.ns, "-f", guide); err != nil {
+		t.Fatalf("kubectl apply -f cpa.yaml: %v\n%s", err, out)
+	}
+	const name = "python-custom-autoscaler"
+	cpaObj, err := e.c.Dynamic.Resource(cpaGVR).Namespace(e.ns).Get(e.ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid := cpaObj.GetUID()
+
+	// Every object, owned by the resource.
+	var d *appsv1.Deployment
+	framework.Eventually(t, 30*time.Second, 250*time.Millisecond, func() (bool, string) {
+		d, err = e.c.Client.AppsV1().Deployments(e.ns).Get(e.ctx, name, metav1.GetOptions{})
+		return err == nil, fmt.Sprintf("the autoscaler's Deployment: %v\n%s", err, opLog.String())
+	})
+	sa, err := e.c.Client.CoreV1().ServiceAccounts(e.ns).Get(e.ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	role, err := e.c.Client.RbacV1().Roles(e.ns).Get(e.ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, err := e.c.Client.RbacV1().RoleBindings(e.ns).Get(e.ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []metav1.Object{d, sa, role, rb} {
+		ref := metav1.GetControllerOf(o)
+		if ref == nil || ref.UID != uid || ref.Kind != "CustomPodAutoscaler" {
+			t.Errorf("%s is not controlled by the CustomPodAutoscaler: %v", o.GetName(), o.GetOwnerReferences())
+		}
+	}
+	for _, r := range role.Rules {
+		for _, v := range r.Verbs {
+			if v == "*" || v == "delete" || v == "create" && r.Resources[0] != "events" {
+				t.Errorf("the Role grants %q on %v: more than the runtime needs", v, r.Resources)
+			}
+		}
+	}
+	if rb.RoleRef != (rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name}) || rb.Subjects[0].Name != name {
+		t.Errorf("RoleBinding %+v", rb)
+	}
+	ctr := d.Spec.Template.Spec.Containers[0]
+	if d.Spec.Template.Spec.ServiceAccountName != name || ctr.Image != "python-custom-autoscaler:latest" {
+		t.Errorf("the autoscaler's pod: serviceAccountName %q, image %q", d.Spec.Template.Spec.ServiceAccountName, ctr.Image)
+	}
+	podEnv := map[string]string{}
+	for _, ev := range ctr.Env {
+		podEnv[ev.Name] = ev.Value
+	}
+	if podEnv["namespace"] != e.ns || podEnv["interval"] != "10000" || !strings.Contains(podEnv["scaleTargetRef"], `"name":"hello-kubernetes"`) {
+		t.Errorf("the autoscaler's environment: %v", podEnv)
+	}
+	framework.Eventually(t, 20*time.Second, 250*time.Millisecond, func() (bool, string) {
+		u, err := e.c.Dynamic.Resource(cpaGVR).Namespace(e.ns).Get(e.ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+		return strings.Contains(fmt.Sprint(conds), "type:Ready"), fmt.Sprintf("status.conditions = %v", conds)
+	})
+
+	// The runtime as the pod runs it: the pod's environment (interval shortened) and the
+	// provisioned ServiceAccount's token.
+	cfg, env := guideConfig(t, e)
+	for k, v := range podEnv {
+		env[k] = v
+	}
+	env["interval"] = "1000"
+	env["KUBECONFIG"] = tokenKubeconfig(t, e, name)
+	p := startCPA(t, cpaSpec{Namespace: e.ns, Target: deploymentRef(target), Config: cfg, Env: env})
+	p.waitReplicas(e.ctx, 30*time.Second, deploymentReplicas(e.ns, target), 3)
+	p.stop()
+
+	// The same token may not touch a Deployment the Role does not name.
+	env["scaleTargetRef"] = `{"apiVersion":"apps/v1","kind":"Deployment","name":"not-granted"}`
+	denied := startCPA(t, cpaSpec{Namespace: e.ns, Target: deploymentRef("not-granted"), Config: cfg, Env: env})
+	deadline := time.Now().Add(20 * time.Second)
+	for !denied.exited() && time.Now().Before(deadline) {
+		if strings.Contains(denied.out.String(), "forbidden") {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !strings.Contains(denied.out.String(), "forbidden") {
+		t.Errorf("the runtime with the autoscaler's token was not refused another Deployment:\n%s", denied.lastLines(5))
+	}
+	if n, _ := other(e.ctx); n != 1 {
+		t.Errorf("the Deployment not granted has %d replicas, want 1", n)
+	}
+	denied.stop()
+	denied.exitCode = 0 // it was expected to fail; its exit status is not the point
+
+	// Pause: the target is held at the annotation's count and the autoscaler stopped.
+	if out, err := kubectl(t, "", "annotate", "-n", e.ns, "cpa", name, "v1.custompodautoscaler.com/paused-replicas=2"); err != nil {
+		t.Fatalf("annotate: %v\n%s", err, out)
+	}
+	framework.Eventually(t, 20*time.Second, 250*time.Millisecond, func() (bool, string) {
+		n, _ := deploymentReplicas(e.ns, target)(e.ctx)
+		a, err := e.c.Client.AppsV1().Deployments(e.ns).Get(e.ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		return n == 2 && *a.Spec.Replicas == 0, fmt.Sprintf("paused: target %d replicas (want 2), autoscaler %d (want 0)", n, *a.Spec.Replicas)
+	})
+	if out, err := kubectl(t, "", "annotate", "-n", e.ns, "cpa", name, "v1.custompodautoscaler.com/paused-replicas-"); err != nil {
+		t.Fatalf("annotate: %v\n%s", err, out)
+	}
+	framework.Eventually(t, 20*time.Second, 250*time.Millisecond, func() (bool, string) {
+		a, err := e.c.Client.AppsV1().Deployments(e.ns).Get(e.ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		return *a.Spec.Replicas == 1, fmt.Sprintf("resumed: autoscaler %d replicas, want 1", *a.Spec.Replicas)
+	})
+
+	// Foreground deletion ends, and takes everything with it.
+	policy := metav1.DeletePropagationForeground
+	if err := e.c.Dynamic.Resource(cpaGVR).Namespace(e.ns).Delete(e.ctx, name, metav1.DeleteOptions{PropagationPolicy: &policy}); err != nil {
+		t.Fatal(err)
+	}
+	framework.Eventually(t, 60*time.Second, 500*time.Millisecond, func() (bool, string) {
+		var left []string
+		check := func(kind string, err error) {
+			if !apierrors.IsNotFound(err) {
+				left = append(left, fmt.Sprintf("%s (%v)", kind, err))
+			}
+		}
+		_, err := e.c.Dynamic.Resource(cpaGVR).Namespace(e.ns).Get(e.ctx, name, metav1.GetOptions{})
+		check("CustomPodAutoscaler", err)
+		_, err = e.c.Client.AppsV1().Deployments(e.ns).Get(e.ctx, name, metav1.GetOptions{})
+		check("Deployment", err)
+		_, err = e.c.Client.CoreV1().ServiceAccounts(e.ns).Get(e.ctx, name, metav1.GetOptions{})
+		check("ServiceAccount", err)
+		_, err = e.c.Client.RbacV1().Roles(e.ns).Get(e.ctx, name, metav1.GetOptions{})
+		check("Role", err)
+		_, err = e.c.Client.RbacV1().RoleBindings(e.ns).Get(e.ctx, name, metav1.GetOptions{})
+		check("RoleBinding", err)
+		return len(left) == 0, fmt.Sprintf("still there after deletion: %v", left)
+	})
+}
