@@ -45,12 +45,14 @@ $(CONTROLLER_GEN):
 	GOBIN=$(TOOLS_BIN)/tmp go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)
 	mv $(TOOLS_BIN)/tmp/controller-gen $@
 
-generate: $(CONTROLLER_GEN) ## regenerate the API's deep copies and the CRD (deploy/crd/) from api/
+generate: $(CONTROLLER_GEN) ## regenerate the API's deep copies, the CRD, the operator's RBAC and the install manifests (deploy/)
 	$(CONTROLLER_GEN) object paths=./api/...
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:dir=deploy/crd
+	$(CONTROLLER_GEN) rbac:roleName=custom-pod-autoscaler-operator paths=./internal/operator/... output:rbac:dir=deploy/rbac
+	hack/gen-install.sh
 
 verify-generate: generate ## fail if make generate changed a generated file (not yet staged or committed)
-	@changed="$$(git status --porcelain -- 'api/**/zz_generated.*' deploy/crd | grep -v '^[AM] ' || true)"; \
+	@changed="$$(git status --porcelain -- 'api/**/zz_generated.*' deploy | grep -v '^[AM] ' || true)"; \
 	if [[ -n "$$changed" ]]; then echo "make generate changed these files; review and commit them:"; echo "$$changed"; exit 1; fi
 
 lint: $(STATICCHECK) verify-generate ## gofmt, go vet, staticcheck, generated files up to date

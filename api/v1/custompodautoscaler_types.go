@@ -151,7 +151,3 @@ type CustomPodAutoscalerList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []CustomPodAutoscaler `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&CustomPodAutoscaler{}, &CustomPodAutoscalerList{})
-}

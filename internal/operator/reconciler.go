@@ -48,8 +48,19 @@ type Reconciler struct {
 	Recorder events.EventRecorder
 }
 
+// The operator's own permissions (make generate writes them to deploy/rbac/role.yaml).
+// It may grant in a Role only what it holds itself, unless it may escalate and bind:
+// an autoscaler's Role names its target's resource, which can be any kind with /scale.
+//
 // +kubebuilder:rbac:groups=custompodautoscaler.com,resources=custompodautoscalers,verbs=get;list;watch
 // +kubebuilder:rbac:groups=custompodautoscaler.com,resources=custompodautoscalers/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch;create;update;delete
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;update;delete
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles,verbs=escalate;bind
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;delete
+// +kubebuilder:rbac:groups=*,resources=*/scale,verbs=get;patch;update
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;create;update
 
 // Reconcile brings one CustomPodAutoscaler's objects to what it says.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {

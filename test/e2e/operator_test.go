@@ -31,13 +31,15 @@ import (
 	"github.com/custompodautoscaler/cpa/test/e2e/framework"
 )
 
-// startOperator runs the operator for one namespace; cleanup stops it with SIGTERM.
-func startOperator(t *testing.T, ns string) *syncBuffer {
+// startOperator runs the operator for one namespace with kubeconfig (a token of the
+// operator's ServiceAccount of the install manifests), electing a leader in that
+// namespace as the installed Deployment does; cleanup stops it with SIGINT.
+func startOperator(t *testing.T, ns, kubeconfig string) *syncBuffer {
 	t.Helper()
-	c := framework.Ensure(t)
 	bin := framework.BuildBinary(t, "./cmd/custom-pod-autoscaler-operator")
 	out := &syncBuffer{}
-	cmd := exec.Command(bin, "--kubeconfig", c.Kubeconfig,
+	cmd := exec.Command(bin, "--kubeconfig", kubeconfig,
+		"--leader-elect", "--leader-election-namespace", ns,
 		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		"--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		"--zap-devel=false")
@@ -64,11 +66,11 @@ func startOperator(t *testing.T, ns string) *syncBuffer {
 	return out
 }
 
-// tokenKubeconfig writes a kubeconfig that authenticates as ServiceAccount sa with a
-// token from the TokenRequest API, as the provisioned pod would.
-func tokenKubeconfig(t *testing.T, e *testEnv, sa string) string {
+// tokenKubeconfig writes a kubeconfig that authenticates as ServiceAccount ns/sa with a
+// token from the TokenRequest API, as a pod running as it would.
+func tokenKubeconfig(t *testing.T, e *testEnv, ns, sa string) string {
 	t.Helper()
-	tr, err := e.c.Client.CoreV1().ServiceAccounts(e.ns).CreateToken(e.ctx, sa, &authenticationv1.TokenRequest{
+	tr, err := e.c.Client.CoreV1().ServiceAccounts(ns).CreateToken(e.ctx, sa, &authenticationv1.TokenRequest{
 		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)},
 	}, metav1.CreateOptions{})
 	if err != nil {
@@ -82,7 +84,7 @@ func tokenKubeconfig(t *testing.T, e *testEnv, sa string) string {
 	cfg := clientcmdapi.NewConfig()
 	cfg.Clusters["local"] = cluster
 	cfg.AuthInfos[sa] = &clientcmdapi.AuthInfo{Token: tr.Status.Token}
-	cfg.Contexts["sa"] = &clientcmdapi.Context{Cluster: "local", AuthInfo: sa, Namespace: e.ns}
+	cfg.Contexts["sa"] = &clientcmdapi.Context{Cluster: "local", AuthInfo: sa, Namespace: ns}
 	cfg.CurrentContext = "sa"
 	path := filepath.Join(t.TempDir(), "kubeconfig")
 	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
@@ -91,13 +93,29 @@ func tokenKubeconfig(t *testing.T, e *testEnv, sa string) string {
 	return path
 }
 
+// installNamespaced applies deploy/namespaced.yaml in the test's namespace with a plain
+// kubectl apply, as a user would, and returns a kubeconfig of its operator ServiceAccount.
+func installNamespaced(t *testing.T, e *testEnv) string {
+	t.Helper()
+	manifest := filepath.Join(e.c.RepoRoot, "deploy", "namespaced.yaml")
+	// Tests apply the same CRD at once; a conflict of two applies is retried.
+	framework.Eventually(t, 30*time.Second, 500*time.Millisecond, func() (bool, string) {
+		out, err := kubectl(t, "", "apply", "-n", e.ns, "-f", manifest)
+		return err == nil, fmt.Sprintf("kubectl apply -n %s -f deploy/namespaced.yaml: %v\n%s", e.ns, err, out)
+	})
+	if out, err := kubectl(t, "", "wait", "--for", "condition=Established", "--timeout", "30s", "crd/custompodautoscalers.custompodautoscaler.com"); err != nil {
+		t.Fatalf("waiting for the CRD: %v\n%s", err, out)
+	}
+	return tokenKubeconfig(t, e, e.ns, "custom-pod-autoscaler-operator")
+}
+
 func TestOperatorProvisionsAndRunsTheGuide(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t, 4*time.Minute)
-	installCRD(t)
+	operatorKubeconfig := installNamespaced(t, e)
 	target := createGuideDeployment(t, e)
 	other := e.deployment(t, "not-granted", 1)
-	opLog := startOperator(t, e.ns)
+	opLog := startOperator(t, e.ns, operatorKubeconfig)
 
 	guide := filepath.Join(guideExample(e), "cpa.yaml")
 	if out, err := kubectl(t, "", "apply", "-n", e.ns, "-f", guide); err != nil {
@@ -171,7 +189,7 @@ func TestOperatorProvisionsAndRunsTheGuide(t *testing.T) {
 		env[k] = v
 	}
 	env["interval"] = "1000"
-	env["KUBECONFIG"] = tokenKubeconfig(t, e, name)
+	env["KUBECONFIG"] = tokenKubeconfig(t, e, e.ns, name)
 	p := startCPA(t, cpaSpec{Namespace: e.ns, Target: deploymentRef(target), Config: cfg, Env: env})
 	p.waitReplicas(e.ctx, 30*time.Second, deploymentReplicas(e.ns, target), 3)
 	p.stop()
@@ -241,5 +259,35 @@ func TestOperatorProvisionsAndRunsTheGuide(t *testing.T) {
 		_, err = e.c.Client.RbacV1().RoleBindings(e.ns).Get(e.ctx, name, metav1.GetOptions{})
 		check("RoleBinding", err)
 		return len(left) == 0, fmt.Sprintf("still there after deletion: %v", left)
+	})
+}
+
+// The cluster-wide install: deploy/cluster.yaml applies with a plain kubectl apply, and
+// its ClusterRole lets the operator provision an autoscaler. (The operator runs here
+// with WATCH_NAMESPACE set, so that it leaves other tests' namespaces alone.)
+func TestOperatorClusterInstall(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, 2*time.Minute)
+	manifest := filepath.Join(e.c.RepoRoot, "deploy", "cluster.yaml")
+	framework.Eventually(t, 30*time.Second, 500*time.Millisecond, func() (bool, string) {
+		out, err := kubectl(t, "", "apply", "-f", manifest)
+		return err == nil, fmt.Sprintf("kubectl apply -f deploy/cluster.yaml: %v\n%s", err, out)
+	})
+	if out, err := kubectl(t, "", "wait", "--for", "condition=Established", "--timeout", "30s", "crd/custompodautoscalers.custompodautoscaler.com"); err != nil {
+		t.Fatalf("waiting for the CRD: %v\n%s", err, out)
+	}
+	createGuideDeployment(t, e)
+	opLog := startOperator(t, e.ns, tokenKubeconfig(t, e, "cpa-system", "custom-pod-autoscaler-operator"))
+	if out, err := kubectl(t, "", "apply", "-n", e.ns, "-f", filepath.Join(guideExample(e), "cpa.yaml")); err != nil {
+		t.Fatalf("kubectl apply -f cpa.yaml: %v\n%s", err, out)
+	}
+	const name = "python-custom-autoscaler"
+	framework.Eventually(t, 30*time.Second, 250*time.Millisecond, func() (bool, string) {
+		_, errD := e.c.Client.AppsV1().Deployments(e.ns).Get(e.ctx, name, metav1.GetOptions{})
+		_, errR := e.c.Client.RbacV1().Roles(e.ns).Get(e.ctx, name, metav1.GetOptions{})
+		_, errB := e.c.Client.RbacV1().RoleBindings(e.ns).Get(e.ctx, name, metav1.GetOptions{})
+		_, errS := e.c.Client.CoreV1().ServiceAccounts(e.ns).Get(e.ctx, name, metav1.GetOptions{})
+		return errD == nil && errR == nil && errB == nil && errS == nil,
+			fmt.Sprintf("provisioned: Deployment %v, Role %v, RoleBinding %v, ServiceAccount %v\n%s", errD, errR, errB, errS, opLog.String())
 	})
 }
