@@ -48,6 +48,8 @@ func run() int {
 		leaderElect            bool
 		leaderNamespace        string
 		showVersion            bool
+		qps                    float64
+		burst                  int
 	)
 	fs := flag.CommandLine
 	fs.Usage = func() {
@@ -58,6 +60,8 @@ func run() int {
 	fs.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz probes")
 	fs.BoolVar(&leaderElect, "leader-elect", false, "elect a leader, so that only one of several replicas reconciles")
 	fs.StringVar(&leaderNamespace, "leader-election-namespace", "", "namespace of the leader-election Lease (default: the pod's namespace)")
+	fs.Float64Var(&qps, "kube-api-qps", 50, "requests per second to the API server, sustained")
+	fs.IntVar(&burst, "kube-api-burst", 100, "requests to the API server in a burst")
 	fs.BoolVar(&showVersion, "version", false, "print the version and exit")
 	opts := zap.Options{}
 	opts.BindFlags(fs)
@@ -79,6 +83,7 @@ func run() int {
 		return 1
 	}
 	cfg.UserAgent = "custom-pod-autoscaler-operator/" + version
+	cfg.QPS, cfg.Burst = float32(qps), burst
 	mopts := ctrl.Options{
 		Scheme:                        scheme,
 		Metrics:                       metricsserver.Options{BindAddress: metricsAddr},
