@@ -213,6 +213,41 @@ func TestOperatorProvisionsAndRunsTheGuide(t *testing.T) {
 	denied.stop()
 	denied.exitCode = 0 // it was expected to fail; its exit status is not the point
 
+	// A change that does not touch the autoscaler's pod leaves it running; a config
+	// change rolls it.
+	generation := func() (int64, map[string]string) {
+		a, err := e.c.Client.AppsV1().Deployments(e.ns).Get(e.ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		env := map[string]string{}
+		for _, ev := range a.Spec.Template.Spec.Containers[0].Env {
+			env[ev.Name] = ev.Value
+		}
+		return a.Generation, env
+	}
+	before, _ := generation()
+	if out, err := kubectl(t, "", "patch", "-n", e.ns, "cpa", name, "--type", "merge", "-p", `{"spec":{"roleRequiresMetricsServer":true}}`); err != nil {
+		t.Fatalf("patch: %v\n%s", err, out)
+	}
+	framework.Eventually(t, 20*time.Second, 250*time.Millisecond, func() (bool, string) {
+		r, err := e.c.Client.RbacV1().Roles(e.ns).Get(e.ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		return strings.Contains(fmt.Sprint(r.Rules), "metrics.k8s.io"), fmt.Sprintf("Role rules %v, want metrics.k8s.io", r.Rules)
+	})
+	if g, _ := generation(); g != before {
+		t.Errorf("roleRequiresMetricsServer changed the autoscaler's Deployment (generation %d -> %d): it would restart", before, g)
+	}
+	if out, err := kubectl(t, "", "patch", "-n", e.ns, "cpa", name, "--type", "merge", "-p", `{"spec":{"config":[{"name":"interval","value":"5000"}]}}`); err != nil {
+		t.Fatalf("patch: %v\n%s", err, out)
+	}
+	framework.Eventually(t, 20*time.Second, 250*time.Millisecond, func() (bool, string) {
+		g, env := generation()
+		return g > before && env["interval"] == "5000", fmt.Sprintf("after the config change: generation %d (was %d), interval %q", g, before, env["interval"])
+	})
+
 	// Pause: the target is held at the annotation's count and the autoscaler stopped.
 	if out, err := kubectl(t, "", "annotate", "-n", e.ns, "cpa", name, "v1.custompodautoscaler.com/paused-replicas=2"); err != nil {
 		t.Fatalf("annotate: %v\n%s", err, out)
