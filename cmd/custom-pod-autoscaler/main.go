@@ -24,13 +24,16 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
+	cpav1 "github.com/custompodautoscaler/cpa/api/v1"
 	"github.com/custompodautoscaler/cpa/internal/autoscaler"
 	"github.com/custompodautoscaler/cpa/internal/config"
+	"github.com/custompodautoscaler/cpa/internal/cpastatus"
 	"github.com/custompodautoscaler/cpa/internal/execute"
 	"github.com/custompodautoscaler/cpa/internal/kube"
 	"github.com/custompodautoscaler/cpa/internal/kubemetrics"
 	"github.com/custompodautoscaler/cpa/internal/restapi"
 	"github.com/custompodautoscaler/cpa/internal/runonce"
+	"github.com/custompodautoscaler/cpa/internal/scaling"
 	"github.com/custompodautoscaler/cpa/internal/target"
 )
 
@@ -221,7 +224,15 @@ func serve(ctx context.Context, cfg *config.Config, opts *options, log *slog.Log
 			Clock:                   clock.RealClock{},
 		})
 	}
-	a, err := autoscaler.New(cfg, autoscaler.Options{Target: w, Stages: stages, Clock: clock.RealClock{}, Logger: log, APIRequests: requests.Count, KubeMetrics: km})
+	decider := scaling.NewDecider(cfg.MinReplicas, cfg.MaxReplicas, time.Duration(cfg.DownscaleStabilization)*time.Second, clock.RealClock{})
+	onCycle, err := statusReporter(ctx, cfg, dc, decider, log)
+	if err != nil {
+		return err
+	}
+	a, err := autoscaler.New(cfg, autoscaler.Options{
+		Target: w, Stages: stages, Clock: clock.RealClock{}, Logger: log, APIRequests: requests.Count,
+		KubeMetrics: km, Decider: decider, OnCycle: onCycle,
+	})
 	if err != nil {
 		return err
 	}
@@ -245,6 +256,42 @@ func serve(ctx context.Context, cfg *config.Config, opts *options, log *slog.Log
 		}
 	}
 	return first
+}
+
+// CPANameEnv names the CustomPodAutoscaler the runtime runs for; the operator sets it.
+// With it, the runtime writes its part of that resource's status and keeps the
+// downscale-stabilization history there.
+const CPANameEnv = "CPA_NAME"
+
+// statusReporter restores the stabilization history from the CustomPodAutoscaler's status
+// and returns the callback that writes the status after each cycle; nil without CPA_NAME.
+func statusReporter(ctx context.Context, cfg *config.Config, dc dynamic.Interface, decider *scaling.Decider, log *slog.Logger) (func(context.Context, *autoscaler.Result, error), error) {
+	name := os.Getenv(CPANameEnv)
+	if name == "" {
+		return nil, nil
+	}
+	gvr := cpav1.GroupVersion.WithResource("custompodautoscalers")
+	rep := cpastatus.New(dc.Resource(gvr).Namespace(cfg.Namespace), name, clock.RealClock{})
+	history, err := rep.Restore(ctx)
+	if err != nil {
+		// The autoscaler still works without its status: say so and go on.
+		log.Warn("cannot read the CustomPodAutoscaler's status; starting with no stabilization history", "customPodAutoscaler", name, "error", err)
+	} else if cfg.DownscaleStabilization > 0 && len(history) > 0 {
+		decider.Restore(history)
+		log.Info("restored the downscale-stabilization history from the status", "customPodAutoscaler", name, "recommendations", len(history))
+	}
+	return func(ctx context.Context, res *autoscaler.Result, cycleErr error) {
+		c := cpastatus.Cycle{Err: cycleErr, KeepTrail: cfg.DownscaleStabilization > 0, History: decider.History()}
+		if res != nil {
+			c.Metrics, c.Decision, c.Scaled = len(res.Metrics), res.Decision, res.Scaled
+			if d := res.Decision; d != nil && !d.Disabled {
+				c.Limited = d.Evaluated < cfg.MinReplicas || d.Evaluated > cfg.MaxReplicas
+			}
+		}
+		if _, err := rep.Report(ctx, c); err != nil {
+			log.Warn("status not written", "customPodAutoscaler", name, "error", err)
+		}
+	}, nil
 }
 
 func runOnce(ctx context.Context, cfg *config.Config, opts *options, log *slog.Logger, stdout, stderr io.Writer) int {

@@ -64,6 +64,9 @@ type Options struct {
 	Decider *scaling.Decider
 	// KubeMetrics gathers kubernetesMetricSpecs; nil gathers none.
 	KubeMetrics KubeMetrics
+	// OnCycle, if set, sees the result of every cycle that may scale (not dry runs),
+	// after its summary is logged: the status reporter.
+	OnCycle func(ctx context.Context, res *Result, err error)
 	// APIRequests, if set, counts the requests made to the API server so far; each
 	// cycle's summary reports how many it made.
 	APIRequests func() uint64
@@ -80,6 +83,7 @@ type Autoscaler struct {
 	trace       TraceFunc
 	decider     *scaling.Decider
 	kubeMetrics KubeMetrics
+	onCycle     func(ctx context.Context, res *Result, err error)
 	concurrency int
 	name        string
 	apiRequests func() uint64
@@ -105,6 +109,7 @@ func New(cfg *config.Config, opts Options) (*Autoscaler, error) {
 		trace:       opts.Trace,
 		decider:     opts.Decider,
 		kubeMetrics: opts.KubeMetrics,
+		onCycle:     opts.OnCycle,
 		apiRequests: opts.APIRequests,
 		name:        fmt.Sprintf("%s/%s/%s", cfg.ScaleTargetRef.Kind, cfg.Namespace, cfg.ScaleTargetRef.Name),
 	}
@@ -191,6 +196,9 @@ func (a *Autoscaler) cycle(ctx context.Context, runType string, dryRun bool) (*R
 		attrs = append(attrs, "apiRequests", a.apiRequests()-requestsBefore)
 	}
 	a.logSummary(attrs, dryRun, res, err)
+	if !dryRun && a.onCycle != nil {
+		a.onCycle(ctx, res, err)
+	}
 	return res, err
 }
 

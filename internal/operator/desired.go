@@ -145,7 +145,8 @@ func desiredDeployment(cpa *cpav1.CustomPodAutoscaler, meta metav1.ObjectMeta, s
 	if err != nil {
 		return nil, err
 	}
-	env := []corev1.EnvVar{{Name: "scaleTargetRef", Value: string(ref)}, {Name: "namespace", Value: cpa.Namespace}}
+	// CPA_NAME lets the runtime write its part of the resource's status.
+	env := []corev1.EnvVar{{Name: "scaleTargetRef", Value: string(ref)}, {Name: "namespace", Value: cpa.Namespace}, {Name: "CPA_NAME", Value: cpa.Name}}
 	for _, c := range cpa.Spec.Config {
 		env = append(env, corev1.EnvVar{Name: c.Name, Value: c.Value})
 	}

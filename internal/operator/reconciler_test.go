@@ -186,7 +186,7 @@ func TestProvisionsTheGuidesAutoscaler(t *testing.T) {
 		names = append(names, ev.Name)
 		vals[ev.Name] = ev.Value
 	}
-	if !slices.Equal(names, []string{"FROM_TEMPLATE", "scaleTargetRef", "namespace", "interval"}) ||
+	if !slices.Equal(names, []string{"FROM_TEMPLATE", "scaleTargetRef", "namespace", "CPA_NAME", "interval"}) ||
 		vals["scaleTargetRef"] != `{"kind":"Deployment","name":"hello-kubernetes","apiVersion":"apps/v1"}` || vals["namespace"] != "ns" || vals["interval"] != "10000" {
 		t.Errorf("env = %v", pod.Spec.Containers[0].Env)
 	}

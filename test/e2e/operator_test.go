@@ -192,6 +192,28 @@ func TestOperatorProvisionsAndRunsTheGuide(t *testing.T) {
 	env["KUBECONFIG"] = tokenKubeconfig(t, e, e.ns, name)
 	p := startCPA(t, cpaSpec{Namespace: e.ns, Target: deploymentRef(target), Config: cfg, Env: env})
 	p.waitReplicas(e.ctx, 30*time.Second, deploymentReplicas(e.ns, target), 3)
+	// The runtime writes its part of the status (CPA_NAME in the pod's environment), next
+	// to the operator's conditions.
+	framework.Eventually(t, 20*time.Second, 250*time.Millisecond, func() (bool, string) {
+		u, err := e.c.Dynamic.Resource(cpaGVR).Namespace(e.ns).Get(e.ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		st, _ := u.Object["status"].(map[string]any)
+		types := map[string]string{}
+		conds, _ := st["conditions"].([]any)
+		for _, c := range conds {
+			m, _ := c.(map[string]any)
+			types[fmt.Sprint(m["type"])] = fmt.Sprint(m["status"])
+		}
+		ok := fmt.Sprint(st["currentReplicas"]) == "3" && fmt.Sprint(st["desiredReplicas"]) == "3" && st["lastScaleTime"] != nil &&
+			types["ScalingActive"] == "True" && types["ScalingLimited"] == "False" && types["Ready"] == "True"
+		return ok, fmt.Sprintf("status = %v", st)
+	})
+	out, err := kubectl(t, "", "get", "cpa", "-n", e.ns, name)
+	if err != nil || !strings.Contains(out, "hello-kubernetes   3         3         True") {
+		t.Errorf("kubectl get cpa: %v\n%s", err, out)
+	}
 	p.stop()
 
 	// The same token may not touch a Deployment the Role does not name.
