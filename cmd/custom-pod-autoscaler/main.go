@@ -15,12 +15,15 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/scale"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
@@ -225,7 +228,7 @@ func serve(ctx context.Context, cfg *config.Config, opts *options, log *slog.Log
 		})
 	}
 	decider := scaling.NewDecider(cfg.MinReplicas, cfg.MaxReplicas, time.Duration(cfg.DownscaleStabilization)*time.Second, clock.RealClock{})
-	onCycle, err := statusReporter(ctx, cfg, dc, decider, log)
+	onCycle, err := statusReporter(ctx, cfg, kc, dc, decider, log)
 	if err != nil {
 		return err
 	}
@@ -265,7 +268,7 @@ const CPANameEnv = "CPA_NAME"
 
 // statusReporter restores the stabilization history from the CustomPodAutoscaler's status
 // and returns the callback that writes the status after each cycle; nil without CPA_NAME.
-func statusReporter(ctx context.Context, cfg *config.Config, dc dynamic.Interface, decider *scaling.Decider, log *slog.Logger) (func(context.Context, *autoscaler.Result, error), error) {
+func statusReporter(ctx context.Context, cfg *config.Config, kc kubernetes.Interface, dc dynamic.Interface, decider *scaling.Decider, log *slog.Logger) (func(context.Context, *autoscaler.Result, error), error) {
 	name := os.Getenv(CPANameEnv)
 	if name == "" {
 		return nil, nil
@@ -280,6 +283,16 @@ func statusReporter(ctx context.Context, cfg *config.Config, dc dynamic.Interfac
 		decider.Restore(history)
 		log.Info("restored the downscale-stabilization history from the status", "customPodAutoscaler", name, "recommendations", len(history))
 	}
+	// Events about the resource: scales and (changed) failures. The broadcaster batches
+	// and rate-limits them; it stops with ctx.
+	var recorder events.EventRecorder
+	if obj := rep.Object(); obj != nil {
+		b := events.NewBroadcaster(&events.EventSinkImpl{Interface: kc.EventsV1()})
+		b.StartRecordingToSink(ctx.Done())
+		recorder = b.NewRecorder(eventScheme(), "custom-pod-autoscaler")
+	}
+	target := cfg.ScaleTargetRef.Kind + "/" + cfg.ScaleTargetRef.Name
+	prevErr := ""
 	return func(ctx context.Context, res *autoscaler.Result, cycleErr error) {
 		c := cpastatus.Cycle{Err: cycleErr, KeepTrail: cfg.DownscaleStabilization > 0, History: decider.History()}
 		if res != nil {
@@ -291,7 +304,21 @@ func statusReporter(ctx context.Context, cfg *config.Config, dc dynamic.Interfac
 		if _, err := rep.Report(ctx, c); err != nil {
 			log.Warn("status not written", "customPodAutoscaler", name, "error", err)
 		}
+		if ev, ok := cpastatus.EventFor(c, target, prevErr); ok && recorder != nil {
+			recorder.Eventf(rep.Object(), nil, ev.Type, ev.Reason, ev.Action, "%s", ev.Note)
+		}
+		prevErr = ""
+		if cycleErr != nil {
+			prevErr = cycleErr.Error()
+		}
 	}, nil
+}
+
+// eventScheme knows the CustomPodAutoscaler kind, for event references.
+func eventScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(cpav1.AddToScheme(s))
+	return s
 }
 
 func runOnce(ctx context.Context, cfg *config.Config, opts *options, log *slog.Logger, stdout, stderr io.Writer) int {

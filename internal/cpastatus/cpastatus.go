@@ -58,7 +58,12 @@ type Reporter struct {
 
 	last       *cpav1.CustomPodAutoscalerStatus // as last written, times included
 	lastScaled *metav1.Time
+	obj        *unstructured.Unstructured // the resource as read at start
 }
+
+// Object is the CustomPodAutoscaler as Restore read it (nil before), the object events
+// are about.
+func (r *Reporter) Object() *unstructured.Unstructured { return r.obj }
 
 // New returns a Reporter for CustomPodAutoscaler name.
 func New(res Resource, name string, clk clock.PassiveClock) *Reporter {
@@ -74,6 +79,7 @@ func (r *Reporter) Restore(ctx context.Context) ([]scaling.Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading CustomPodAutoscaler %s: %w", r.name, err)
 	}
+	r.obj = u
 	raw, err := json.Marshal(u.Object["status"])
 	if err != nil {
 		return nil, err
@@ -186,4 +192,24 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n-3] + "..."
+}
+
+// Event is an event to record about the CustomPodAutoscaler.
+type Event struct {
+	Type, Reason, Action, Note string
+}
+
+// EventFor says what event, if any, a cycle deserves: every scale, and a failure when its
+// message differs from the previous cycle's (a failure repeated every cycle is one event).
+// prevErr is the previous cycle's error message ("" if it succeeded).
+func EventFor(c Cycle, target, prevErr string) (Event, bool) {
+	switch {
+	case c.Err != nil && c.Err.Error() != prevErr:
+		return Event{Type: "Warning", Reason: "CycleFailed", Action: "Scale", Note: truncate(c.Err.Error(), 1024)}, true
+	case c.Err == nil && c.Scaled && c.Decision != nil:
+		d := c.Decision
+		return Event{Type: "Normal", Reason: "Scaled", Action: "Scale",
+			Note: fmt.Sprintf("scaled %s from %d to %d replicas (evaluated %d)", target, d.Current, d.Target, d.Evaluated)}, true
+	}
+	return Event{}, false
 }

@@ -134,3 +134,20 @@ func cond(status map[string]any, typ string) map[string]any {
 	}
 	return nil
 }
+
+func TestEventFor(t *testing.T) {
+	scaled := Cycle{Scaled: true, Decision: &scaling.Decision{Current: 1, Evaluated: 3, Target: 3}}
+	if ev, ok := EventFor(scaled, "Deployment/web", ""); !ok || ev.Type != "Normal" || ev.Note != "scaled Deployment/web from 1 to 3 replicas (evaluated 3)" {
+		t.Errorf("scaled: %+v %t", ev, ok)
+	}
+	if _, ok := EventFor(Cycle{Decision: &scaling.Decision{Current: 3, Evaluated: 3, Target: 3}}, "Deployment/web", ""); ok {
+		t.Error("a steady cycle made an event")
+	}
+	failed := Cycle{Err: errors.New("metric stage: timed out")}
+	if ev, ok := EventFor(failed, "Deployment/web", ""); !ok || ev.Type != "Warning" || ev.Reason != "CycleFailed" {
+		t.Errorf("first failure: %+v %t", ev, ok)
+	}
+	if _, ok := EventFor(failed, "Deployment/web", "metric stage: timed out"); ok {
+		t.Error("the same failure again made another event")
+	}
+}

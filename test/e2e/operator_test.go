@@ -210,6 +210,23 @@ func TestOperatorProvisionsAndRunsTheGuide(t *testing.T) {
 			types["ScalingActive"] == "True" && types["ScalingLimited"] == "False" && types["Ready"] == "True"
 		return ok, fmt.Sprintf("status = %v", st)
 	})
+	// And records its scale as an event about the CustomPodAutoscaler.
+	framework.Eventually(t, 20*time.Second, 250*time.Millisecond, func() (bool, string) {
+		evs, err := e.c.Client.EventsV1().Events(e.ns).List(e.ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		var seen []string
+		for _, ev := range evs.Items {
+			if ev.Regarding.Kind == "CustomPodAutoscaler" && ev.Regarding.Name == name && ev.ReportingController == "custom-pod-autoscaler" {
+				if ev.Reason == "Scaled" && strings.Contains(ev.Note, "from 1 to 3 replicas") {
+					return true, ""
+				}
+				seen = append(seen, ev.Reason+": "+ev.Note)
+			}
+		}
+		return false, fmt.Sprintf("no Scaled event from the runtime; its events: %v", seen)
+	})
 	out, err := kubectl(t, "", "get", "cpa", "-n", e.ns, name)
 	if err != nil || !strings.Contains(out, "hello-kubernetes   3         3         True") {
 		t.Errorf("kubectl get cpa: %v\n%s", err, out)
