@@ -16,6 +16,9 @@ STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(TOOLS_BIN)/staticcheck-$(STATICCHECK_VERSION)
 CONTROLLER_GEN_VERSION := v0.23.0
 CONTROLLER_GEN := $(TOOLS_BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
+HELM_VERSION := v4.3.1
+HELM := $(TOOLS_BIN)/helm-$(HELM_VERSION)
+CHART := deploy/helm/custom-pod-autoscaler-operator
 BIN := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
@@ -45,6 +48,12 @@ $(CONTROLLER_GEN):
 	GOBIN=$(TOOLS_BIN)/tmp go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)
 	mv $(TOOLS_BIN)/tmp/controller-gen $@
 
+$(HELM):
+	@mkdir -p $(TOOLS_BIN)
+	@echo "installing helm $(HELM_VERSION) into $(TOOLS_BIN)"
+	GOBIN=$(TOOLS_BIN)/tmp go install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
+	mv $(TOOLS_BIN)/tmp/helm $@
+
 generate: $(CONTROLLER_GEN) ## regenerate the API's deep copies, the CRD, the operator's RBAC and the install manifests (deploy/)
 	$(CONTROLLER_GEN) object paths=./api/...
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:dir=deploy/crd
@@ -55,7 +64,9 @@ verify-generate: generate ## fail if make generate changed a generated file (not
 	@changed="$$(git status --porcelain -- 'api/**/zz_generated.*' deploy | grep -v '^[AM] ' || true)"; \
 	if [[ -n "$$changed" ]]; then echo "make generate changed these files; review and commit them:"; echo "$$changed"; exit 1; fi
 
-lint: $(STATICCHECK) verify-generate ## gofmt, go vet, staticcheck, generated files up to date
+lint: $(STATICCHECK) $(HELM) verify-generate ## gofmt, go vet, staticcheck, helm lint, generated files up to date
+	$(HELM) lint --strict $(CHART) --set mode=cluster
+	$(HELM) lint --strict $(CHART) --set mode=namespaced
 	@unformatted=$$(gofmt -s -l $$(git ls-files '*.go')); \
 	if [[ -n "$$unformatted" ]]; then echo "gofmt -s would change:"; echo "$$unformatted"; exit 1; fi
 	go vet ./...
@@ -66,11 +77,11 @@ lint: $(STATICCHECK) verify-generate ## gofmt, go vet, staticcheck, generated fi
 unit: ## unit tests (with the race detector) and fuzz seed corpora
 	go test -race -count=1 ./...
 
-e2e: cluster-up ## end-to-end tests on the local cluster (started if not running)
+e2e: cluster-up $(HELM) ## end-to-end tests on the local cluster (started if not running)
 	@# Compile the programs the tests start first, so that no test waits on (or competes
 	@# with) a compile of the metrics adapter's API-server libraries.
 	go build -o /dev/null ./cmd/... ./test/metricsadapter
-	go test -tags e2e -count=1 -timeout 30m ./test/e2e/...
+	CPA_HELM=$(HELM) go test -tags e2e -count=1 -timeout 30m ./test/e2e/...
 
 test: lint unit e2e ## everything CI runs
 

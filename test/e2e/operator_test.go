@@ -352,6 +352,13 @@ func TestOperatorClusterInstall(t *testing.T) {
 	}
 	createGuideDeployment(t, e)
 	opLog := startOperator(t, e.ns, tokenKubeconfig(t, e, "cpa-system", "custom-pod-autoscaler-operator"))
+	applyGuideAndWaitProvisioned(t, e, opLog)
+}
+
+// applyGuideAndWaitProvisioned applies the guide's cpa.yaml and waits until the operator
+// has created its four objects.
+func applyGuideAndWaitProvisioned(t *testing.T, e *testEnv, opLog *syncBuffer) {
+	t.Helper()
 	if out, err := kubectl(t, "", "apply", "-n", e.ns, "-f", filepath.Join(guideExample(e), "cpa.yaml")); err != nil {
 		t.Fatalf("kubectl apply -f cpa.yaml: %v\n%s", err, out)
 	}
@@ -364,4 +371,38 @@ func TestOperatorClusterInstall(t *testing.T) {
 		return errD == nil && errR == nil && errB == nil && errS == nil,
 			fmt.Sprintf("provisioned: Deployment %v, Role %v, RoleBinding %v, ServiceAccount %v\n%s", errD, errR, errB, errS, opLog.String())
 	})
+}
+
+// The Helm chart (deploy/helm), rendered by helm in namespaced mode for the test's
+// namespace, applies with kubectl, and its RBAC lets the operator provision an autoscaler.
+// make e2e passes the pinned helm as CPA_HELM.
+func TestOperatorHelmChart(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, 2*time.Minute)
+	helm := os.Getenv("CPA_HELM")
+	if helm == "" {
+		var err error
+		if helm, err = exec.LookPath("helm"); err != nil {
+			t.Fatal("no helm: set CPA_HELM to a helm binary (make e2e installs the pinned one and sets it)")
+		}
+	}
+	chart := filepath.Join(e.c.RepoRoot, "deploy", "helm", "custom-pod-autoscaler-operator")
+	rendered, err := exec.Command(helm, "template", "cpa", chart, "--namespace", e.ns, "--set", "mode=namespaced", "--include-crds").Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("helm template: %v\n%s", err, stderr)
+	}
+	framework.Eventually(t, 30*time.Second, 500*time.Millisecond, func() (bool, string) {
+		out, err := kubectl(t, string(rendered), "apply", "-n", e.ns, "-f", "-")
+		return err == nil, fmt.Sprintf("kubectl apply of the rendered chart: %v\n%s", err, out)
+	})
+	if _, err := e.c.Client.RbacV1().Roles(e.ns).Get(e.ctx, "custom-pod-autoscaler-operator", metav1.GetOptions{}); err != nil {
+		t.Fatalf("the chart's namespaced Role: %v", err)
+	}
+	createGuideDeployment(t, e)
+	opLog := startOperator(t, e.ns, tokenKubeconfig(t, e, e.ns, "custom-pod-autoscaler-operator"))
+	applyGuideAndWaitProvisioned(t, e, opLog)
 }
