@@ -284,14 +284,11 @@ func (a *Autoscaler) gather(ctx context.Context, runType string) (*gathered, err
 		podsOnce.Do(func() { pods, podsErr = a.target.Pods(ctx, snap.Selector) })
 		return pods, podsErr
 	}
-	kmStart := a.clock.Now()
-	km, err := a.kubernetesMetrics(ctx, snap, getPods)
+	km, kmTook, err := a.kubernetesMetrics(ctx, snap, getPods)
 	if err != nil {
 		return nil, err
 	}
-	if a.kubeMetrics != nil && len(a.cfg.KubernetesMetricSpecs) > 0 {
-		g.kmTook = a.clock.Since(kmStart)
-	}
+	g.kmTook = kmTook
 	info := metric.Info{Resource: resource, RunType: runType, KubernetesMetrics: km}
 	if err := a.hook(ctx, "preMetric", a.stages.PreMetric, info); err != nil {
 		return nil, err
@@ -324,15 +321,16 @@ func (a *Autoscaler) gather(ctx context.Context, runType string) (*gathered, err
 
 // kubernetesMetrics gathers kubernetesMetricSpecs and encodes them for the metric stage.
 // With requireKubernetesMetrics any failure fails the cycle; without, each failed spec is
-// logged and the stage gets what was gathered.
-func (a *Autoscaler) kubernetesMetrics(ctx context.Context, snap *target.Snapshot, pods kubemetrics.PodsFunc) (json.RawMessage, error) {
+// logged and the stage gets what was gathered. It also returns how long it took.
+func (a *Autoscaler) kubernetesMetrics(ctx context.Context, snap *target.Snapshot, pods kubemetrics.PodsFunc) (json.RawMessage, time.Duration, error) {
 	if a.kubeMetrics == nil || len(a.cfg.KubernetesMetricSpecs) == 0 {
-		return nil, nil
+		return nil, 0, nil
 	}
+	start := a.clock.Now()
 	ms, err := a.kubeMetrics.Gather(ctx, kubemetrics.Target{Replicas: snap.Replicas, Selector: snap.Selector, Pods: pods})
 	if err != nil {
 		if a.cfg.RequireKubernetesMetrics {
-			return nil, fmt.Errorf("requireKubernetesMetrics is true: %w", err)
+			return nil, 0, fmt.Errorf("requireKubernetesMetrics is true: %w", err)
 		}
 		var gerr *kubemetrics.Error
 		if errors.As(err, &gerr) {
@@ -346,9 +344,9 @@ func (a *Autoscaler) kubernetesMetrics(ctx context.Context, snap *target.Snapsho
 	}
 	raw, err := k8smetric.Marshal(ms)
 	if err != nil {
-		return nil, fmt.Errorf("encoding the Kubernetes metrics: %w", err)
+		return nil, 0, fmt.Errorf("encoding the Kubernetes metrics: %w", err)
 	}
-	return raw, nil
+	return raw, a.clock.Since(start), nil
 }
 
 // perPod runs the metric stage for every pod, at most a.concurrency at once, and returns

@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 
 	cpav1 "github.com/custompodautoscaler/cpa/api/v1"
 	"github.com/custompodautoscaler/cpa/internal/scaling"
@@ -134,7 +135,7 @@ func (r *Reporter) status(c Cycle, now metav1.Time) *cpav1.CustomPodAutoscalerSt
 		active.Status, active.Reason, active.Message = metav1.ConditionFalse, "CycleFailed", truncate(c.Err.Error(), 1024)
 	}
 	if d := c.Decision; d != nil {
-		st.CurrentReplicas, st.DesiredReplicas = ptr(d.Current), ptr(d.Target)
+		st.CurrentReplicas, st.DesiredReplicas = ptr.To(d.Current), ptr.To(d.Target)
 		st.LastEvaluation = &cpav1.EvaluationSummary{Time: now, Metrics: int32(c.Metrics), EvaluatedReplicas: d.Evaluated}
 		if d.Disabled {
 			active.Status, active.Reason, active.Message = metav1.ConditionFalse, "AutoscalingDisabled", d.Reason
@@ -184,8 +185,6 @@ func sameIgnoringTimes(a, b *cpav1.CustomPodAutoscalerStatus) bool {
 	}
 	return reflect.DeepEqual(strip(a), strip(b))
 }
-
-func ptr(v int32) *int32 { return &v }
 
 func truncate(s string, n int) string {
 	if len(s) <= n {

@@ -156,13 +156,7 @@ func desiredDeployment(cpa *cpav1.CustomPodAutoscaler, meta metav1.ObjectMeta, s
 	}
 	spec.ServiceAccountName = serviceAccountName(cpa, &spec)
 
-	podLabels := map[string]string{}
-	for k, v := range meta.Labels {
-		podLabels[k] = v
-	}
-	for k, v := range ownLabels(cpa) {
-		podLabels[k] = v
-	}
+	podLabels := merge(meta.Labels, ownLabels(cpa))
 	selector := ownLabels(cpa)
 	replicas := int32(1)
 	if paused {

@@ -215,7 +215,7 @@ func merge(a, b map[string]string) map[string]string {
 // an update is sent only when something changed. With provision false the operator
 // leaves an object it does not control alone, and deletes one it created earlier.
 func (r *Reconciler) apply(ctx context.Context, cpa *cpav1.CustomPodAutoscaler, provision bool, want client.Object, mutate func(live, want client.Object)) error {
-	kind := fmt.Sprintf("%T", want)
+	kind := kindName(want)
 	live := want.DeepCopyObject().(client.Object)
 	err := r.Client.Get(ctx, client.ObjectKeyFromObject(want), live)
 	switch {
@@ -232,7 +232,7 @@ func (r *Reconciler) apply(ctx context.Context, cpa *cpav1.CustomPodAutoscaler, 
 			}
 			return fmt.Errorf("creating %s %s: %w", kind, want.GetName(), err)
 		}
-		r.event(cpa, corev1.EventTypeNormal, "Created", "Provision", fmt.Sprintf("created %s %s", kindName(want), want.GetName()))
+		r.event(cpa, corev1.EventTypeNormal, "Created", "Provision", fmt.Sprintf("created %s %s", kind, want.GetName()))
 		return nil
 	case err != nil:
 		return fmt.Errorf("reading %s %s: %w", kind, want.GetName(), err)
@@ -248,7 +248,7 @@ func (r *Reconciler) apply(ctx context.Context, cpa *cpav1.CustomPodAutoscaler, 
 	}
 	if !owned {
 		if ref := metav1.GetControllerOf(live); ref != nil {
-			return &specError{reason: ReasonProvisionFail, err: fmt.Errorf("%s %s exists and is controlled by %s %s; rename or remove it", kindName(want), live.GetName(), ref.Kind, ref.Name)}
+			return &specError{reason: ReasonProvisionFail, err: fmt.Errorf("%s %s exists and is controlled by %s %s; rename or remove it", kind, live.GetName(), ref.Kind, ref.Name)}
 		}
 		// An object the user made before: adopt it.
 		if err := controllerutil.SetControllerReference(cpa, live, r.Scheme); err != nil {
@@ -266,7 +266,7 @@ func (r *Reconciler) apply(ctx context.Context, cpa *cpav1.CustomPodAutoscaler, 
 		}
 		return fmt.Errorf("updating %s %s: %w", kind, live.GetName(), err)
 	}
-	r.event(cpa, corev1.EventTypeNormal, "Updated", "Provision", fmt.Sprintf("updated %s %s", kindName(want), live.GetName()))
+	r.event(cpa, corev1.EventTypeNormal, "Updated", "Provision", fmt.Sprintf("updated %s %s", kind, live.GetName()))
 	return nil
 }
 

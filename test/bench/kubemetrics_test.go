@@ -21,7 +21,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -43,25 +42,8 @@ type kmResult struct {
 }
 
 func TestKubeMetricsScenario(t *testing.T) {
-	counts := []int{100, 1000}
-	if s := os.Getenv("CPA_BENCH_KM_PODS"); s != "" {
-		counts = nil
-		for f := range strings.SplitSeq(s, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(f))
-			if err != nil || n < 1 {
-				t.Fatalf("CPA_BENCH_KM_PODS=%q: want positive pod counts, comma-separated", s)
-			}
-			counts = append(counts, n)
-		}
-	}
-	steadyCycles := 5
-	if s := os.Getenv("CPA_BENCH_CYCLES"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			t.Fatalf("CPA_BENCH_CYCLES=%q: want a positive integer", s)
-		}
-		steadyCycles = n
-	}
+	counts := envCounts(t, "CPA_BENCH_KM_PODS", []int{100, 1000}, 1)
+	steadyCycles := steadyCyclesFromEnv(t)
 	bin := framework.BuildBinary(t, "./cmd/custom-pod-autoscaler")
 	var results []kmResult
 	for _, n := range counts {

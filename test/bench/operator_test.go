@@ -17,7 +17,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -35,14 +34,7 @@ import (
 var cpaGVR = schema.GroupVersionResource{Group: "custompodautoscaler.com", Version: "v1", Resource: "custompodautoscalers"}
 
 func TestOperatorScenario(t *testing.T) {
-	n := 500
-	if s := os.Getenv("CPA_BENCH_CPAS"); s != "" {
-		v, err := strconv.Atoi(s)
-		if err != nil || v < 1 {
-			t.Fatalf("CPA_BENCH_CPAS=%q: want a positive integer", s)
-		}
-		n = v
-	}
+	n := envCounts(t, "CPA_BENCH_CPAS", []int{500}, 1)[0]
 	c := framework.Ensure(t)
 	ns := framework.NewNamespace(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)

@@ -63,26 +63,34 @@ type result struct {
 	othersCPU      float64       // share of the CPUs other processes (the cluster) used meanwhile, %
 }
 
+// envCounts reads a comma-separated list of counts of at least minimum from the
+// environment variable name, or returns def.
+func envCounts(t *testing.T, name string, def []int, minimum int) []int {
+	t.Helper()
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	var counts []int
+	for f := range strings.SplitSeq(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < minimum {
+			t.Fatalf("%s=%q: want counts of at least %d, comma-separated", name, s, minimum)
+		}
+		counts = append(counts, n)
+	}
+	return counts
+}
+
+// steadyCyclesFromEnv is CPA_BENCH_CYCLES, default 5.
+func steadyCyclesFromEnv(t *testing.T) int {
+	t.Helper()
+	return envCounts(t, "CPA_BENCH_CYCLES", []int{5}, 1)[0]
+}
+
 func TestScenario(t *testing.T) {
-	counts := []int{1000}
-	if s := os.Getenv("CPA_BENCH_PODS"); s != "" {
-		counts = nil
-		for f := range strings.SplitSeq(s, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(f))
-			if err != nil || n < 2 {
-				t.Fatalf("CPA_BENCH_PODS=%q: want pod counts of at least 2, comma-separated", s)
-			}
-			counts = append(counts, n)
-		}
-	}
-	steadyCycles := 5
-	if s := os.Getenv("CPA_BENCH_CYCLES"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			t.Fatalf("CPA_BENCH_CYCLES=%q: want a positive integer", s)
-		}
-		steadyCycles = n
-	}
+	counts := envCounts(t, "CPA_BENCH_PODS", []int{1000}, 2)
+	steadyCycles := steadyCyclesFromEnv(t)
 	bin := framework.BuildBinary(t, "./cmd/custom-pod-autoscaler")
 
 	var results []result
