@@ -5,6 +5,7 @@ package scaling
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -42,7 +43,8 @@ type Decider struct {
 	window   time.Duration
 	clock    clock.PassiveClock
 
-	mu      sync.Mutex
+	mu sync.Mutex
+	// history holds only the records that can still decide: see push.
 	history []Record
 }
 
@@ -72,18 +74,15 @@ func (d *Decider) Decide(current, evaluated int32) Decision {
 
 	d.mu.Lock()
 	now := d.clock.Now()
-	cutoff := now.Add(-d.window)
-	kept := d.history[:0]
-	for _, r := range d.history {
-		if r.Time.After(cutoff) {
-			kept = append(kept, r)
-		}
+	d.expire(now)
+	at := now
+	if n := len(d.history); n > 0 && d.history[n-1].Time.After(at) {
+		// The wall clock stepped back (or a restored record is from a skewed clock): keep
+		// the times ascending, which push relies on.
+		at = d.history[n-1].Time
 	}
-	d.history = append(kept, Record{Time: now, Replicas: target})
-	stabilized := target
-	for _, r := range d.history {
-		stabilized = max(stabilized, r.Replicas)
-	}
+	d.history = push(d.history, Record{Time: at, Replicas: target})
+	stabilized := d.history[0].Replicas // the front is the highest still in the window
 	d.mu.Unlock()
 
 	if stabilized != target {
@@ -105,10 +104,42 @@ func (d *Decider) History() []Record {
 	return append([]Record(nil), d.history...)
 }
 
-// Restore replaces the stabilization history, e.g. with one saved before a restart.
-// Entries outside the window are dropped at the next decision.
+// Restore replaces the stabilization history, e.g. with one saved before a restart
+// (possibly by an older version that kept every record). It keeps only the records that
+// can still decide; entries outside the window are dropped at the next decision.
 func (d *Decider) Restore(history []Record) {
+	sorted := slices.Clone(history)
+	slices.SortStableFunc(sorted, func(a, b Record) int { return a.Time.Compare(b.Time) })
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.history = append(d.history[:0], history...)
+	d.history = d.history[:0]
+	for _, r := range sorted {
+		d.history = push(d.history, r)
+	}
+}
+
+// The history is a monotonic queue: times ascending, replicas strictly descending. The
+// stabilized value is the highest recommendation within the window, and a record with a
+// later (or equal) time and a value at least as high stays in the window at least as
+// long, so an earlier record it dominates can never decide again and is dropped. With
+// replicas clamped to [min, max] the queue holds at most max-min+1 records, whatever the
+// window and interval.
+
+// push appends r after dropping the records it dominates.
+func push(h []Record, r Record) []Record {
+	for len(h) > 0 && h[len(h)-1].Replicas <= r.Replicas {
+		h = h[:len(h)-1]
+	}
+	return append(h, r)
+}
+
+// expire drops the records that have left the window; they are the oldest, at the front.
+func (d *Decider) expire(now time.Time) {
+	cutoff := now.Add(-d.window)
+	i := 0
+	for i < len(d.history) && !d.history[i].Time.After(cutoff) {
+		i++
+	}
+	// Copy down rather than reslice so the backing array does not creep forward.
+	d.history = append(d.history[:0], d.history[i:]...)
 }

@@ -1,6 +1,7 @@
 package scaling
 
 import (
+	"math/rand"
 	"strings"
 	"testing"
 	"time"
@@ -78,5 +79,106 @@ func TestRestoreHistory(t *testing.T) {
 	}
 	if n := len(d.History()); n != 2 {
 		t.Fatalf("history has %d entries, want the 2 inside the window", n)
+	}
+}
+
+// referenceDecider is the stabilization as first written: every record in the window
+// kept, the maximum taken over all of them. The compacted history must decide the same.
+type referenceDecider struct {
+	min, max int32
+	window   time.Duration
+	history  []Record
+}
+
+func (r *referenceDecider) decide(now time.Time, current, evaluated int32) int32 {
+	if current == 0 && r.min != 0 {
+		return 0
+	}
+	target := min(max(evaluated, r.min), r.max)
+	cutoff := now.Add(-r.window)
+	kept := r.history[:0]
+	for _, h := range r.history {
+		if h.Time.After(cutoff) {
+			kept = append(kept, h)
+		}
+	}
+	r.history = append(kept, Record{Time: now, Replicas: target})
+	for _, h := range r.history {
+		target = max(target, h.Replicas)
+	}
+	return target
+}
+
+func TestStabilizationMatchesReference(t *testing.T) {
+	for seed := range int64(200) {
+		rng := rand.New(rand.NewSource(seed))
+		minR := int32(rng.Intn(3))
+		maxR := minR + 1 + int32(rng.Intn(30))
+		window := time.Duration(rng.Intn(120)) * time.Second
+		clk := clocktesting.NewFakePassiveClock(time.Unix(1000, 0))
+		d := NewDecider(minR, maxR, window, clk)
+		ref := &referenceDecider{min: minR, max: maxR, window: window}
+		current := int32(1 + rng.Intn(5))
+		for step := range 300 {
+			if step == 150 {
+				// A restart: the new Decider restores what the old one kept.
+				saved := d.History()
+				d = NewDecider(minR, maxR, window, clk)
+				d.Restore(saved)
+			}
+			clk.SetTime(clk.Now().Add(time.Duration(rng.Intn(4000)) * time.Millisecond))
+			evaluated := int32(rng.Intn(int(maxR)+5)) - 2
+			got := d.Decide(current, evaluated)
+			want := ref.decide(clk.Now(), current, evaluated)
+			if got.Target != want {
+				t.Fatalf("seed %d step %d: Decide(%d, %d) = %d, reference %d (window %s, history %v)", seed, step, current, evaluated, got.Target, want, window, d.History())
+			}
+			if !got.Disabled && rng.Intn(4) > 0 {
+				current = got.Target
+			}
+		}
+	}
+}
+
+// A one-hour window at a one-second interval keeps only the records that can decide: at
+// most one per distinct replica count, not 3600.
+func TestStabilizationHistoryStaysSmall(t *testing.T) {
+	clk := clocktesting.NewFakePassiveClock(time.Unix(1000, 0))
+	d := NewDecider(1, 10, time.Hour, clk)
+	rng := rand.New(rand.NewSource(1))
+	current := int32(5)
+	for range 3 * 3600 {
+		clk.SetTime(clk.Now().Add(time.Second))
+		current = d.Decide(current, int32(1+rng.Intn(10))).Target
+		if n := len(d.History()); n > 10 {
+			t.Fatalf("history has %d records, want at most maxReplicas-minReplicas+1 = 10", n)
+		}
+	}
+	// The same for a steady value: one record.
+	for range 100 {
+		clk.SetTime(clk.Now().Add(time.Second))
+		d.Decide(current, 10)
+	}
+	if h := d.History(); len(h) != 1 || h[0].Replicas != 10 {
+		t.Fatalf("history %v, want the one latest record of 10", h)
+	}
+}
+
+// A history saved by a version that kept every record (or unsorted) is compacted on
+// restore and still decides.
+func TestRestoreCompacts(t *testing.T) {
+	clk := clocktesting.NewFakePassiveClock(time.Unix(10000, 0))
+	d := NewDecider(1, 10, time.Hour, clk)
+	var saved []Record
+	for i := range 3600 {
+		saved = append(saved, Record{Time: clk.Now().Add(-time.Duration(3600-i) * time.Second), Replicas: int32(1 + i%4)})
+	}
+	saved[0], saved[len(saved)-1] = saved[len(saved)-1], saved[0] // out of order
+	d.Restore(saved)
+	if n := len(d.History()); n > 4 {
+		t.Fatalf("restored history has %d records, want at most 4", n)
+	}
+	if got := d.Decide(4, 1); got.Target != 4 {
+		t.Fatalf("Decide after restore = %d, want 4 (the highest in the window)", got.Target)
 	}
 }
