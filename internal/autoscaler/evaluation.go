@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 
+	"github.com/custompodautoscaler/cpa/internal/clip"
 	"github.com/custompodautoscaler/cpa/pkg/evaluate"
 )
 
@@ -18,7 +19,7 @@ const excerptLen = 200
 // negative count, trailing data) is an error, so nothing is scaled on bad output.
 func ParseEvaluation(out []byte) (*evaluate.Evaluation, error) {
 	fail := func(format string, args ...any) (*evaluate.Evaluation, error) {
-		return nil, fmt.Errorf("invalid evaluation %s: %s; want a JSON object like {\"targetReplicas\": 3}", excerpt(out), fmt.Sprintf(format, args...))
+		return nil, fmt.Errorf("invalid evaluation %s: %s; want a JSON object like {\"targetReplicas\": 3}", clip.Quote(out, excerptLen), fmt.Sprintf(format, args...))
 	}
 	dec := json.NewDecoder(bytes.NewReader(out))
 	dec.UseNumber()
@@ -52,12 +53,4 @@ func ParseEvaluation(out []byte) (*evaluate.Evaluation, error) {
 		return fail("targetReplicas must be between 0 and %d, got %d", math.MaxInt32, n)
 	}
 	return &evaluate.Evaluation{TargetReplicas: int32(n)}, nil
-}
-
-// excerpt quotes at most excerptLen bytes of b for an error message.
-func excerpt(b []byte) string {
-	if len(b) > excerptLen {
-		return strconv.Quote(string(b[:excerptLen])) + fmt.Sprintf(" (%d bytes in all)", len(b))
-	}
-	return strconv.Quote(string(b))
 }

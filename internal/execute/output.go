@@ -6,7 +6,8 @@ import (
 	"slices"
 	"strings"
 	"unicode"
-	"unicode/utf8"
+
+	"github.com/custompodautoscaler/cpa/internal/clip"
 )
 
 // excerptBytes is how much of the start and of the end of standard error or a response
@@ -121,19 +122,7 @@ func excerpt(head []byte, gap int64, tail []byte, n int) string {
 	if gap == 0 {
 		total = int64(len(head))
 	}
-	head = head[:min(n, len(head))]
-	tail = tail[len(tail)-min(n, len(tail)):]
-	// Cut on rune boundaries: drop an incomplete rune at the end of head and
-	// continuation bytes at the start of tail.
-	for i := 0; i < utf8.UTFMax-1 && len(head) > 0; i++ {
-		if r, size := utf8.DecodeLastRune(head); r != utf8.RuneError || size > 1 {
-			break
-		}
-		head = head[:len(head)-1]
-	}
-	for i := 0; i < utf8.UTFMax-1 && len(tail) > 0 && !utf8.RuneStart(tail[0]); i++ {
-		tail = tail[1:]
-	}
+	head, tail = clip.Head(head, n), clip.Tail(tail, n)
 	gap = total - int64(len(head)) - int64(len(tail))
 	return fmt.Sprintf("%s … [%d bytes omitted] … %s",
 		clean(strings.TrimLeftFunc(string(head), unicode.IsSpace)), gap,

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/custompodautoscaler/cpa/internal/clip"
 	"github.com/custompodautoscaler/cpa/internal/config"
 )
 
@@ -270,11 +271,7 @@ func shellJoin(argv []string) string {
 		b.WriteString(strings.ReplaceAll(a, "'", `'\''`))
 		b.WriteByte('\'')
 	}
-	s := b.String()
-	if len(s) > maxCommandDisplay {
-		s = strings.ToValidUTF8(s[:maxCommandDisplay], "") + "…"
-	}
-	return s
+	return clip.String(b.String(), maxCommandDisplay)
 }
 
 func needsQuote(r rune) bool {

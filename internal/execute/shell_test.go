@@ -507,7 +507,7 @@ func TestShellJoin(t *testing.T) {
 		{[]string{"/bin/sh", "-c", "/binary -mode=metric"}, "/bin/sh -c '/binary -mode=metric'"},
 		{[]string{"a", ""}, "a ''"},
 		{[]string{"it's"}, `'it'\''s'`},
-		{[]string{strings.Repeat("x", 300)}, strings.Repeat("x", 256) + "…"},
+		{[]string{strings.Repeat("x", 300)}, strings.Repeat("x", 256-len("…")) + "…"},
 	}
 	for _, tt := range tests {
 		if got := shellJoin(tt.argv); got != tt.want {
