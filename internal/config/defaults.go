@@ -11,8 +11,9 @@ const (
 	DefaultMaxReplicas             = 10
 	DefaultRunMode                 = RunModePerPod
 	DefaultAPIPort                 = 5000
-	DefaultInitialReadinessDelay   = 30  // seconds
-	DefaultCPUInitializationPeriod = 300 // seconds
+	DefaultAPIRequestTimeout       = 60000 // milliseconds; not in the original
+	DefaultInitialReadinessDelay   = 30    // seconds
+	DefaultCPUInitializationPeriod = 300   // seconds
 
 	// DefaultAPIHost is loopback, where the original listened on 0.0.0.0: the API can
 	// change replicas and has no authentication, so it is not open to the network
@@ -55,10 +56,11 @@ func Default() *Config {
 		LogVerbosity:           0,
 		DownscaleStabilization: 0,
 		APIConfig: &APIConfig{
-			Enabled:  true,
-			UseHTTPS: false,
-			Port:     DefaultAPIPort,
-			Host:     DefaultAPIHost,
+			Enabled:        true,
+			UseHTTPS:       false,
+			Port:           DefaultAPIPort,
+			Host:           DefaultAPIHost,
+			RequestTimeout: DefaultAPIRequestTimeout,
 		},
 		InitialReadinessDelay:   DefaultInitialReadinessDelay,
 		CPUInitializationPeriod: DefaultCPUInitializationPeriod,

@@ -69,6 +69,10 @@ func FuzzLoad(f *testing.F) {
 		minimal + "metrc: {}\nscaleTargetRef: {apiVersion: 5}\n",
 		`{"scaleTargetRef":{"apiVersion":"apps/v1","kind":"Deployment","name":"x"},"metric":{"type":"shell","shell":{"command":["x"]}},"evaluate":{"type":"shell","shell":{"entrypoint":"/e"}}}`,
 		"a: &a [*a, *a]\n",
+		// Keys in another case (accepted with a warning) and two keys for one field.
+		strings.NewReplacer("scaleTargetRef", "ScaleTargetRef", "kind", "KIND", "entrypoint", "entryPoint").Replace(minimal) + "runmode: per-resource\nApiConfig: {PORT: 6000}\n",
+		minimal + "interval: 1000\nINTERVAL: 2000\nInterval: 3000\n",
+		minimal + "kubernetesMetricSpecs: [{Type: Resource, Resource: {Name: cpu, Target: {Type: Utilization, AverageUtilization: 50}}}]\n",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -88,6 +92,7 @@ func FuzzEnv(f *testing.F) {
 		case "metric", "evaluate", "preScale":
 			f.Add(uint8(i), `{"type":"http","http":{"url":"http://x/","successCodes":[200,204]}}`)
 			f.Add(uint8(i), "type: shell\ntimeout: 0\nshell: {command: [x]}\n")
+			f.Add(uint8(i), `{"Type":"http","HTTP":{"URL":"http://x/","successcodes":[200]}}`)
 		case "scaleTargetRef":
 			f.Add(uint8(i), `{"apiVersion":"apps/v1","kind":"StatefulSet","name":"y"}`)
 		case "kubernetesMetricSpecs":

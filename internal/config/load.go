@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/custompodautoscaler/cpa/internal/clip"
 )
 
 // MaxFileBytes bounds the configuration file; a ConfigMap holds at most 1 MiB.
@@ -49,6 +51,10 @@ func Load(path string, environ []string) (*Config, error) {
 //  3. then method defaults: a timeout when the key is absent, and Method.SetDefaults;
 //  4. then Validate.
 //
+// Keys match fields without regard to case, as in the original; each one not spelled as
+// documented adds a line to Config.Warnings. Environment variable names, as in the
+// original, must match a top-level key exactly.
+//
 // Unknown keys, values of the wrong type and everything Validate finds are returned
 // together as a *ValidationError; a document that is not YAML or JSON is a plain error.
 func Parse(data []byte, environ []string) (*Config, error) {
@@ -70,7 +76,7 @@ func Parse(data []byte, environ []string) (*Config, error) {
 	configType := reflect.TypeFor[Config]()
 	file := &schemaChecker{}
 	file.object(root, configType, "")
-	problems, rejected := file.problems, file.rejected
+	problems, rejected, warnings := file.problems, file.rejected, file.warnings
 
 	env := environMap(environ)
 	fromEnv := map[string]bool{}
@@ -89,7 +95,7 @@ func Parse(data []byte, environ []string) (*Config, error) {
 			if err != nil {
 				problems = append(problems, Problem{
 					Field:  f.name,
-					Value:  strconv.Quote(clip(text, 100)),
+					Value:  strconv.Quote(clip.String(text, 100)),
 					Detail: fmt.Sprintf("environment variable %s is not valid YAML or JSON: %v", f.name, err),
 				})
 				rejected = append(rejected, f.name)
@@ -100,6 +106,7 @@ func Parse(data []byte, environ []string) (*Config, error) {
 		sc := &schemaChecker{note: " (from environment variable " + f.name + ")"}
 		v, ok = sc.check(v, f.typ, f.name)
 		problems, rejected = append(problems, sc.problems...), append(rejected, sc.rejected...)
+		warnings = append(warnings, sc.warnings...)
 		if ok {
 			merge(root, f.name, v)
 		}
@@ -140,6 +147,7 @@ func Parse(data []byte, environ []string) (*Config, error) {
 	if len(problems) > 0 {
 		return nil, &ValidationError{Problems: problems}
 	}
+	cfg.Warnings = warnings
 	return cfg, nil
 }
 

@@ -37,7 +37,7 @@ func TestDefault(t *testing.T) {
 		MinReplicas:             1,
 		MaxReplicas:             10,
 		RunMode:                 "per-pod",
-		APIConfig:               &APIConfig{Enabled: true, Port: 5000, Host: "127.0.0.1"},
+		APIConfig:               &APIConfig{Enabled: true, Port: 5000, Host: "127.0.0.1", RequestTimeout: 60000},
 		InitialReadinessDelay:   30,
 		CPUInitializationPeriod: 300,
 	}
@@ -109,7 +109,7 @@ apiConfig:
 			expect(t, "requireKubernetesMetrics", c.RequireKubernetesMetrics, true)
 			expect(t, "initialReadinessDelay", c.InitialReadinessDelay, 0)
 			expect(t, "cpuInitializationPeriod", c.CPUInitializationPeriod, 60)
-			expect(t, "apiConfig", *c.APIConfig, APIConfig{Enabled: true, Port: 6000, Host: "127.0.0.1"})
+			expect(t, "apiConfig", *c.APIConfig, APIConfig{Enabled: true, Port: 6000, Host: "127.0.0.1", RequestTimeout: 60000})
 		},
 	}, {
 		name: "null and empty keys count as absent",
@@ -170,7 +170,7 @@ namespace:
 			`metric={"timeout": 100, "shell": {"command": ["/other.py"]}}`,
 		},
 		check: func(t *testing.T, c *Config) {
-			expect(t, "apiConfig", *c.APIConfig, APIConfig{Enabled: true, Port: 6000, Host: "0.0.0.0"})
+			expect(t, "apiConfig", *c.APIConfig, APIConfig{Enabled: true, Port: 6000, Host: "0.0.0.0", RequestTimeout: 60000})
 			expect(t, "metric", *c.Metric, Method{Type: "shell", Timeout: 100, Shell: &Shell{Entrypoint: "python", Command: []string{"/other.py"}}})
 		},
 	}, {
@@ -278,9 +278,10 @@ func TestParseProblems(t *testing.T) {
 		file: "[1, 2]",
 		want: []string{"[1,2]: the configuration must be an object (a YAML mapping or JSON object), got a list"},
 	}, {
-		name: "unknown keys, with suggestions, at every depth",
+		name: "unknown keys, with suggestions, at every depth; two keys for one field",
 		file: minimal + `
 metrc: {}
+interval: 7
 Interval: 5
 apiconfig: {}
 scaleTarget: {}
@@ -292,12 +293,12 @@ kubernetesMetricSpecs:
   resource: {name: cpu, target: {type: Utilization, averageUtilisation: 50}}
 `,
 		want: []string{
+			`Interval: "interval" and "Interval" both set "interval" (keys match without regard to case); keep one`,
+			`apiconfig: "apiConfig" and "apiconfig" both set "apiConfig" (keys match without regard to case); keep one`,
 			`preMetric.shell.entrypiont: unknown field "entrypiont" (did you mean "entrypoint"?)`,
 			`preMetric.shel: unknown field "shel" (did you mean "shell"?)`,
 			`apiConfig.prot: unknown field "prot" (did you mean "port"?)`,
 			`kubernetesMetricSpecs[0].resource.target.averageUtilisation: unknown field "averageUtilisation" (did you mean "averageUtilization"?)`,
-			`Interval: unknown field "Interval" (did you mean "interval"?)`,
-			`apiconfig: unknown field "apiconfig" (did you mean "apiConfig"?)`,
 			`metrc: unknown field "metrc" (did you mean "metric"?)`,
 			`scaleTarget: unknown field "scaleTarget" (did you mean "scaleTargetRef"?)`,
 			`zzz: unknown field "zzz"`,
@@ -559,6 +560,62 @@ func TestLoad(t *testing.T) {
 	syntax := write("syntax.yaml", "a: [")
 	if _, err := Load(syntax, nil); err == nil || !strings.Contains(err.Error(), syntax) {
 		t.Errorf("Load of a bad file: %v", err)
+	}
+}
+
+// Keys match fields without regard to case, as the original's encoding/json decoding
+// did, at every depth and in environment values; each is reported as a warning with the
+// documented spelling. Environment variable names stay exact, as in the original.
+func TestKeysIgnoreCase(t *testing.T) {
+	file := `
+ScaleTargetRef: {APIVERSION: apps/v1, Kind: Deployment, name: hello}
+Metric:
+  Type: shell
+  shell: {EntryPoint: python, command: ["/metric.py"]}
+evaluate: {type: http, http: {URL: "http://127.0.0.1:8080/evaluate", successcodes: [200, 201]}}
+runmode: per-resource
+apiconfig: {Port: 6000}
+kubernetesMetricSpecs:
+- Type: Resource
+  resource: {name: cpu, Target: {type: Utilization, AverageUtilization: 50}}
+`
+	c, err := Parse([]byte(file), []string{`preScale={"TYPE": "shell", "shell": {"command": ["x"]}}`, "RUNMODE=per-pod", "Interval=5"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect(t, "scaleTargetRef", *c.ScaleTargetRef, autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "hello"})
+	expect(t, "metric.shell.entrypoint", c.Metric.Shell.Entrypoint, "python")
+	expect(t, "evaluate.http.url", c.Evaluate.HTTP.URL, "http://127.0.0.1:8080/evaluate")
+	expect(t, "evaluate.http.successCodes", c.Evaluate.HTTP.SuccessCodes, []int{200, 201})
+	expect(t, "runMode (RUNMODE is not runMode)", c.RunMode, RunModePerResource)
+	expect(t, "interval (Interval is not interval)", c.Interval, DefaultInterval)
+	expect(t, "apiConfig.port", c.APIConfig.Port, 6000)
+	expect(t, "averageUtilization", *c.KubernetesMetricSpecs[0].Resource.Target.AverageUtilization, int32(50))
+	expect(t, "preScale.type", c.PreScale.Type, MethodShell)
+	want := []string{
+		`Metric: key "Metric" taken as "metric" (keys match without regard to case, as in the original); write it "metric"`,
+		`ScaleTargetRef: key "ScaleTargetRef" taken as "scaleTargetRef"`,
+		`apiconfig: key "apiconfig" taken as "apiConfig"`,
+		`runmode: key "runmode" taken as "runMode"`,
+		`scaleTargetRef.APIVERSION: key "APIVERSION" taken as "apiVersion"`,
+		`scaleTargetRef.Kind: key "Kind" taken as "kind"`,
+		`metric.Type: key "Type" taken as "type"`,
+		`metric.shell.EntryPoint: key "EntryPoint" taken as "entrypoint"`,
+		`evaluate.http.URL: key "URL" taken as "url"`,
+		`evaluate.http.successcodes: key "successcodes" taken as "successCodes"`,
+		`apiConfig.Port: key "Port" taken as "port"`,
+		`kubernetesMetricSpecs[0].Type: key "Type" taken as "type"`,
+		`kubernetesMetricSpecs[0].resource.Target: key "Target" taken as "target"`,
+		`kubernetesMetricSpecs[0].resource.target.AverageUtilization: key "AverageUtilization" taken as "averageUtilization"`,
+		`preScale.TYPE: key "TYPE" taken as "type" (keys match without regard to case, as in the original); write it "type" (from environment variable preScale)`,
+	}
+	if len(c.Warnings) != len(want) {
+		t.Fatalf("warnings:\n%s\nwant %d", strings.Join(c.Warnings, "\n"), len(want))
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(c.Warnings[i], w) {
+			t.Errorf("warning %d = %q, want it to start with %q", i, c.Warnings[i], w)
+		}
 	}
 }
 

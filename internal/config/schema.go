@@ -11,14 +11,20 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/custompodautoscaler/cpa/internal/clip"
 )
 
 // The schema check walks a decoded JSON document (maps, slices, strings, json.Number,
 // bools, nil) alongside the Go type it will be decoded into, by reflection over the
 // json tags, so that the whole document is checked before decoding and every problem
 // is reported with its path:
-//   - keys that are not fields (case-sensitive, unlike encoding/json) are reported,
-//     with the nearest field name when it is close, and removed;
+//   - a key that matches a field only when case is ignored (`runmode:`, `Metric:`) is
+//     accepted under the field's spelling with a warning, as the original's decoding
+//     (encoding/json) matched keys without regard to case; two keys for one field
+//     (`runMode:` and `runmode:`) are an error, where encoding/json let the later win;
+//   - keys that are not fields are reported, with the nearest field name when it is
+//     close, and removed;
 //   - values of the wrong JSON type are reported and removed (elements of a list are
 //     set to null), so decoding the cleaned document cannot fail on them;
 //   - numbers and booleans where a string is expected become strings, as YAML
@@ -90,6 +96,8 @@ type schemaChecker struct {
 	// note is appended to every problem's detail, e.g. to say which environment
 	// variable the value came from.
 	note string
+	// warnings are things accepted but worth saying: keys spelled in another case.
+	warnings []string
 }
 
 func (s *schemaChecker) add(path string, value any, detail string) {
@@ -234,6 +242,7 @@ func (s *schemaChecker) check(v any, t reflect.Type, path string) (any, bool) {
 // then unknown ones in sorted order.
 func (s *schemaChecker) object(m map[string]any, t reflect.Type, path string) {
 	fields := jsonFields(t)
+	s.canonicalKeys(m, fields, path)
 	known := make(map[string]bool, len(fields))
 	for _, f := range fields {
 		known[f.name] = true
@@ -251,11 +260,44 @@ func (s *schemaChecker) object(m map[string]any, t reflect.Type, path string) {
 		if known[k] {
 			continue
 		}
-		detail := fmt.Sprintf("unknown field %q", clip(k, 64))
+		detail := fmt.Sprintf("unknown field %q", clip.String(k, 64))
 		if near := nearest(k, fields); near != "" {
 			detail += fmt.Sprintf(" (did you mean %q?)", near)
 		}
-		s.add(joinPath(path, clip(k, 64)), nil, detail)
+		s.add(joinPath(path, clip.String(k, 64)), nil, detail)
+		delete(m, k)
+	}
+}
+
+// canonicalKeys renames the keys of m that match a field only when case is ignored to
+// the field's name, with a warning, and reports two keys for one field.
+func (s *schemaChecker) canonicalKeys(m map[string]any, fields []fieldInfo, path string) {
+	exact := make(map[string]bool, len(fields))
+	for _, f := range fields {
+		exact[f.name] = true
+	}
+	spelled := map[string]string{} // field name -> the key that set it, when not exact
+	for _, k := range sortedKeys(m) {
+		if exact[k] {
+			continue
+		}
+		i := slices.IndexFunc(fields, func(f fieldInfo) bool { return strings.EqualFold(f.name, k) })
+		if i < 0 {
+			continue // unknown: reported by object
+		}
+		name := fields[i].name
+		_, set := m[name]
+		if other, ok := spelled[name]; ok || set {
+			if !ok {
+				other = name
+			}
+			s.add(joinPath(path, clip.String(k, 64)), nil, fmt.Sprintf("%q and %q both set %q (keys match without regard to case); keep one", clip.String(other, 64), clip.String(k, 64), name))
+			delete(m, k)
+			continue
+		}
+		s.warnings = append(s.warnings, fmt.Sprintf("%s: key %q taken as %q (keys match without regard to case, as in the original); write it %q", joinPath(path, clip.String(k, 64)), clip.String(k, 64), name, name)+s.note)
+		spelled[name] = k
+		m[name] = m[k]
 		delete(m, k)
 	}
 }
@@ -381,9 +423,9 @@ func showJSON(v any) string {
 	case nil:
 		return ""
 	case string:
-		return strconv.Quote(clip(x, 100))
+		return strconv.Quote(clip.String(x, 100))
 	case json.Number:
-		return clip(string(x), 100)
+		return clip.String(string(x), 100)
 	case bool:
 		return strconv.FormatBool(x)
 	}
@@ -391,19 +433,5 @@ func showJSON(v any) string {
 	if err != nil {
 		return fmt.Sprint(v)
 	}
-	return clip(string(b), 100)
+	return clip.String(string(b), 100)
 }
-
-// clip shortens s to at most n bytes, on a rune boundary, marking the cut.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	i := n
-	for i > 0 && !isRuneStart(s[i]) {
-		i--
-	}
-	return s[:i] + "…"
-}
-
-func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }

@@ -72,6 +72,10 @@ type Config struct {
 	// InitialReadinessDelay and CPUInitializationPeriod are seconds, as the HPA's flags.
 	InitialReadinessDelay   int64 `json:"initialReadinessDelay"`
 	CPUInitializationPeriod int64 `json:"cpuInitializationPeriod"`
+
+	// Warnings are what Parse accepted but the user should fix (keys spelled in another
+	// case); the runtime logs them at start.
+	Warnings []string `json:"-"`
 }
 
 // APIConfig configures the REST API server.
@@ -82,6 +86,17 @@ type APIConfig struct {
 	Host     string `json:"host"`
 	CertFile string `json:"certFile"`
 	KeyFile  string `json:"keyFile"`
+	// RequestTimeout bounds each request's work and the writing of its response,
+	// milliseconds. Not in the original.
+	RequestTimeout int `json:"requestTimeout"`
+	// Auth configures authentication and authorization of requests. Not in the original.
+	Auth *APIAuth `json:"auth,omitempty"`
+}
+
+// APIAuth turns on authentication (TokenReview) and authorization (SubjectAccessReview
+// on the CustomPodAutoscaler named by $CPA_NAME) of every REST API request.
+type APIAuth struct {
+	Enabled bool `json:"enabled"`
 }
 
 // Method is how one stage or hook runs user logic: a shell command or an HTTP call.

@@ -14,6 +14,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/custompodautoscaler/cpa/internal/clip"
 )
 
 // Problem is one thing wrong with a configuration.
@@ -101,9 +103,9 @@ func showGo(value any) string {
 	case nil:
 		return ""
 	case string:
-		return strconv.Quote(clip(x, 100))
+		return strconv.Quote(clip.String(x, 100))
 	}
-	return clip(fmt.Sprint(value), 100)
+	return clip.String(fmt.Sprint(value), 100)
 }
 
 func (v *validator) config(c *Config) {
@@ -180,6 +182,7 @@ func (v *validator) config(c *Config) {
 				v.add("apiConfig.keyFile", nil, "required when useHTTPS is true")
 			}
 		}
+		v.millis("apiConfig.requestTimeout", int64(a.RequestTimeout))
 	}
 
 	for i := range c.KubernetesMetricSpecs {

@@ -199,12 +199,6 @@ func TestEditDistance(t *testing.T) {
 	}
 }
 
-func TestClip(t *testing.T) {
-	expect(t, "short", clip("abc", 3), "abc")
-	expect(t, "long", clip("abcd", 3), "abc…")
-	expect(t, "rune boundary", clip("aéb", 2), "a…")
-}
-
 func mustJSON(t testing.TB, v any) string {
 	t.Helper()
 	b, err := json.Marshal(v)
