@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -93,6 +94,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if opts.checkConfig {
+		for _, w := range cfg.Warnings {
+			fmt.Fprintf(stderr, "warning: %s\n", w)
+		}
 		fmt.Fprintf(stdout, "%s: configuration is valid\n", opts.configPath)
 		return 0
 	}
@@ -105,6 +109,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	log := newLogger(stderr, opts.logFormat, level)
 	klog.SetSlogLogger(log.With("component", "client-go"))
+	for _, w := range cfg.Warnings {
+		log.Warn("configuration: "+w, "config", opts.configPath)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -248,8 +255,12 @@ func serve(ctx context.Context, cfg *config.Config, opts *options, log *slog.Log
 	running := 1
 	go func() { errc <- a.Run(ctx) }()
 	if cfg.APIConfig != nil && cfg.APIConfig.Enabled {
+		h, err := apiHandler(cfg, a, kc, log)
+		if err != nil {
+			return err
+		}
 		running++
-		go func() { errc <- restapi.Serve(ctx, cfg.APIConfig, restapi.NewHandler(a, log), log, 10*time.Second) }()
+		go func() { errc <- restapi.Serve(ctx, cfg.APIConfig, h, log, 10*time.Second) }()
 	}
 	var first error
 	for ; running > 0; running-- {
@@ -259,6 +270,31 @@ func serve(ctx context.Context, cfg *config.Config, opts *options, log *slog.Log
 		}
 	}
 	return first
+}
+
+// apiHandler builds the REST API: its requests share the autoscaler's call slots, at most
+// twice perPodConcurrency (at least restapi.DefaultMaxRequests) are in flight, and with
+// apiConfig.auth each is checked against the Kubernetes API.
+func apiHandler(cfg *config.Config, a *autoscaler.Autoscaler, kc kubernetes.Interface, log *slog.Logger) (http.Handler, error) {
+	opts := restapi.Options{
+		Logger:         log,
+		MaxRequests:    max(restapi.DefaultMaxRequests, 2*autoscaler.PerPodConcurrency(cfg)),
+		RequestTimeout: time.Duration(cfg.APIConfig.RequestTimeout) * time.Millisecond,
+	}
+	if auth := cfg.APIConfig.Auth; auth != nil && auth.Enabled {
+		name := os.Getenv(CPANameEnv)
+		if name == "" {
+			return nil, fmt.Errorf("apiConfig.auth.enabled is true but %s is not set: requests are authorized against the CustomPodAutoscaler of that name (the operator sets it; set it yourself when running the runtime alone)", CPANameEnv)
+		}
+		ka, err := restapi.NewKubeAuth(kc.AuthenticationV1(), kc.AuthorizationV1(), restapi.KubeAuthOptions{
+			Namespace: cfg.Namespace, Name: name, Logger: log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		opts.Auth = ka
+	}
+	return restapi.NewHandler(a, opts), nil
 }
 
 // CPANameEnv names the CustomPodAutoscaler the runtime runs for; the operator sets it.

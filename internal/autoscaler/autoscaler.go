@@ -65,7 +65,9 @@ type Options struct {
 	// KubeMetrics gathers kubernetesMetricSpecs; nil gathers none.
 	KubeMetrics KubeMetrics
 	// OnCycle, if set, sees the result of every cycle that may scale (not dry runs),
-	// after its summary is logged: the status reporter.
+	// after its summary is logged: the status reporter. A cycle whose caller went away
+	// (its context ended: an API client disconnected, shutdown) is not reported: it did
+	// not fail, it was abandoned.
 	OnCycle func(ctx context.Context, res *Result, err error)
 	// APIRequests, if set, counts the requests made to the API server so far; each
 	// cycle's summary reports how many it made.
@@ -88,8 +90,14 @@ type Autoscaler struct {
 	name        string
 	apiRequests func() uint64
 
-	// scaleMu serialises cycles that may scale: the loop's and the API's non-dry runs.
-	scaleMu sync.Mutex
+	// procs holds one token per stage or hook call running now, across the loop and
+	// every API request, so that no more than perPodConcurrency processes (or HTTP
+	// calls) ever run at once.
+	procs chan struct{}
+	// scaleLock serialises cycles that may scale: the loop's and the API's non-dry runs.
+	// A channel rather than a mutex so that a waiting API request gives up when its
+	// client does.
+	scaleLock chan struct{}
 }
 
 // New returns the Autoscaler for a validated config.
@@ -123,10 +131,13 @@ func New(cfg *config.Config, opts Options) (*Autoscaler, error) {
 		a.decider = scaling.NewDecider(cfg.MinReplicas, cfg.MaxReplicas, time.Duration(cfg.DownscaleStabilization)*time.Second, a.clock)
 	}
 	a.concurrency = PerPodConcurrency(cfg)
+	a.procs = make(chan struct{}, a.concurrency)
+	a.scaleLock = make(chan struct{}, 1)
 	return a, nil
 }
 
-// PerPodConcurrency is how many per-pod metric calls run at once.
+// PerPodConcurrency is how many stage and hook calls (per-pod metric calls above all) run
+// at once, shared by the loop and the REST API.
 func PerPodConcurrency(cfg *config.Config) int {
 	if cfg.PerPodConcurrency > 0 {
 		return cfg.PerPodConcurrency
@@ -182,8 +193,12 @@ func (a *Autoscaler) RunCycle(ctx context.Context, runType string) (*Result, err
 
 func (a *Autoscaler) cycle(ctx context.Context, runType string, dryRun bool) (*Result, error) {
 	if !dryRun {
-		a.scaleMu.Lock()
-		defer a.scaleMu.Unlock()
+		select {
+		case a.scaleLock <- struct{}{}:
+			defer func() { <-a.scaleLock }()
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for the cycle in progress: %w", context.Cause(ctx))
+		}
 	}
 	start := a.clock.Now()
 	var requestsBefore uint64
@@ -195,8 +210,9 @@ func (a *Autoscaler) cycle(ctx context.Context, runType string, dryRun bool) (*R
 	if a.apiRequests != nil {
 		attrs = append(attrs, "apiRequests", a.apiRequests()-requestsBefore)
 	}
-	a.logSummary(attrs, dryRun, res, err)
-	if !dryRun && a.onCycle != nil {
+	abandoned := err != nil && ctx.Err() != nil
+	a.logSummary(attrs, dryRun, abandoned, res, err)
+	if !dryRun && !abandoned && a.onCycle != nil {
 		a.onCycle(ctx, res, err)
 	}
 	return res, err
@@ -355,19 +371,14 @@ func (a *Autoscaler) perPod(ctx context.Context, pods []*corev1.Pod, runType str
 	results := make([]*metric.ResourceMetric, len(pods))
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	sem := make(chan struct{}, a.concurrency)
 	var wg sync.WaitGroup
 	for i, pod := range pods {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
+		if a.acquire(ctx) != nil {
 			break
 		}
 		wg.Add(1)
 		go func() {
-			defer func() { <-sem; wg.Done() }()
+			defer func() { a.release(); wg.Done() }()
 			p := *pod // shallow copy: informer objects are shared and have no TypeMeta
 			p.APIVersion, p.Kind = "v1", "Pod"
 			in, err := podInput(&p, runType, km)
@@ -375,7 +386,7 @@ func (a *Autoscaler) perPod(ctx context.Context, pods []*corev1.Pod, runType str
 				cancel(fmt.Errorf("encoding pod %s: %w", pod.Name, err))
 				return
 			}
-			out, err := a.run(ctx, "metric", a.stages.Metric, in)
+			out, err := a.runAcquired(ctx, "metric", a.stages.Metric, in)
 			if err != nil {
 				cancel(fmt.Errorf("metric stage for pod %s: %w", pod.Name, err))
 				return
@@ -424,8 +435,29 @@ func (a *Autoscaler) call(ctx context.Context, step string, r Runner, input any)
 	return a.run(ctx, step, r, in)
 }
 
-// run runs r on the encoded input and reports the call to the trace.
+// acquire waits for one of the perPodConcurrency call slots, or for ctx to end.
+func (a *Autoscaler) acquire(ctx context.Context) error {
+	select {
+	case a.procs <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+func (a *Autoscaler) release() { <-a.procs }
+
+// run runs r on the encoded input in a call slot and reports the call to the trace.
 func (a *Autoscaler) run(ctx context.Context, step string, r Runner, in []byte) ([]byte, error) {
+	if err := a.acquire(ctx); err != nil {
+		return nil, fmt.Errorf("%s: waiting for a free call slot (perPodConcurrency %d): %w", step, a.concurrency, err)
+	}
+	defer a.release()
+	return a.runAcquired(ctx, step, r, in)
+}
+
+// runAcquired is run for a caller that holds a call slot.
+func (a *Autoscaler) runAcquired(ctx context.Context, step string, r Runner, in []byte) ([]byte, error) {
 	out, err := r.Run(ctx, in)
 	if a.trace != nil {
 		a.trace(step, in, out, err)
@@ -446,7 +478,7 @@ func (a *Autoscaler) hook(ctx context.Context, name string, r Runner, input any)
 	return nil
 }
 
-func (a *Autoscaler) logSummary(attrs []any, dryRun bool, res *Result, err error) {
+func (a *Autoscaler) logSummary(attrs []any, dryRun, abandoned bool, res *Result, err error) {
 	if res != nil {
 		attrs = append(attrs, "metrics", len(res.Metrics))
 		if res.KubernetesMetricsTook > 0 {
@@ -460,6 +492,8 @@ func (a *Autoscaler) logSummary(attrs []any, dryRun bool, res *Result, err error
 		}
 	}
 	switch {
+	case abandoned:
+		a.log.Info("cycle abandoned: its caller went away or the runtime is stopping; target not scaled", append(attrs, "reason", err)...)
 	case err != nil:
 		a.log.Error("cycle failed; target not scaled", append(attrs, "error", err)...)
 	case dryRun:

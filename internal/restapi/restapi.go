@@ -1,6 +1,13 @@
 // Package restapi serves the runtime's REST API: GET /api/v1/metrics and
 // POST /api/v1/evaluation, with the paths, query parameters and error bodies of the
 // original Custom Pod Autoscaler.
+//
+// Every request is bounded: at most Options.MaxRequests in flight (more get 429), each
+// with a deadline (Options.RequestTimeout) on its work and on writing its response. The
+// user logic a request runs shares the autoscaler's call slots (perPodConcurrency) with
+// the scheduled loop, so parallel requests never start more processes than that.
+// Optionally every request is authenticated and authorized against the Kubernetes API
+// (see Auth).
 package restapi
 
 import (
@@ -33,12 +40,45 @@ type Error struct {
 
 const prefix = "/api/v1"
 
+// Defaults of Options.
+const (
+	DefaultMaxRequests    = 8
+	DefaultRequestTimeout = 60 * time.Second
+)
+
+// Options tune NewHandler. The zero value is usable.
+type Options struct {
+	Logger *slog.Logger
+	// MaxRequests bounds the requests in flight (waiting for a call slot or running);
+	// more are refused with 429 Too Many Requests. 0 means DefaultMaxRequests.
+	MaxRequests int
+	// RequestTimeout bounds a request's work (its context ends then, which stops the user
+	// logic it runs) and the writing of its response. 0 means DefaultRequestTimeout.
+	RequestTimeout time.Duration
+	// Auth, if set, authenticates and authorizes every request.
+	Auth Authorizer
+}
+
+// Authorizer decides whether a request may proceed. On refusal it returns the status
+// code (401, 403, or 5xx when it could not decide) and the message to answer with.
+type Authorizer interface {
+	Authorize(ctx context.Context, r *http.Request) (code int, msg string)
+}
+
 // NewHandler returns the API's routes.
-func NewHandler(p Pipeline, log *slog.Logger) http.Handler {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+func NewHandler(p Pipeline, opts Options) http.Handler {
+	h := &handler{p: p, log: opts.Logger, timeout: opts.RequestTimeout, auth: opts.Auth}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
 	}
-	h := &handler{p: p, log: log}
+	if h.timeout <= 0 {
+		h.timeout = DefaultRequestTimeout
+	}
+	maxReq := opts.MaxRequests
+	if maxReq <= 0 {
+		maxReq = DefaultMaxRequests
+	}
+	h.inFlight = make(chan struct{}, maxReq)
 	mux := http.NewServeMux()
 	mux.HandleFunc(prefix+"/metrics", h.only(http.MethodGet, h.metrics))
 	mux.HandleFunc(prefix+"/evaluation", h.only(http.MethodPost, h.evaluation))
@@ -49,10 +89,15 @@ func NewHandler(p Pipeline, log *slog.Logger) http.Handler {
 }
 
 type handler struct {
-	p   Pipeline
-	log *slog.Logger
+	p        Pipeline
+	log      *slog.Logger
+	timeout  time.Duration
+	auth     Authorizer
+	inFlight chan struct{}
 }
 
+// only admits a request for one of the API's resources: the right method, a place among
+// the requests in flight, then authorization; next runs under the request deadline.
 func (h *handler) only(method string, next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != method {
@@ -60,7 +105,50 @@ func (h *handler) only(method string, next http.HandlerFunc) http.HandlerFunc {
 			writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("Method '%s' not allowed on resource '%s'", r.Method, r.URL.Path))
 			return
 		}
+		select {
+		case h.inFlight <- struct{}{}:
+			defer func() { <-h.inFlight }()
+		default:
+			w.Header().Set("Retry-After", "1")
+			writeError(w, http.StatusTooManyRequests, fmt.Sprintf("Too many requests: %d already in progress; retry later", cap(h.inFlight)))
+			return
+		}
+		// The deadline covers the work and the writing of the response, so a client that
+		// stops reading cannot hold the request (and its place) for longer.
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(h.timeout + writeGrace))
+		ctx, cancel := context.WithTimeoutCause(r.Context(), h.timeout, errRequestTimeout)
+		defer cancel()
+		r = r.WithContext(ctx)
+		if h.auth != nil {
+			if code, msg := h.auth.Authorize(ctx, r); code != 0 {
+				if code == http.StatusUnauthorized {
+					w.Header().Set("WWW-Authenticate", `Bearer realm="custom-pod-autoscaler"`)
+				}
+				writeError(w, code, msg)
+				return
+			}
+		}
 		next(w, r)
+	}
+}
+
+// writeGrace is the time left to write a response after the request deadline.
+const writeGrace = 5 * time.Second
+
+var errRequestTimeout = errors.New("request timeout expired")
+
+// fail answers a failed pipeline call: 500 with the error, as the original did, or 503
+// when the request ran out of time. A client that went away gets nothing.
+func (h *handler) fail(w http.ResponseWriter, r *http.Request, what, rt string, err error) {
+	switch {
+	case context.Cause(r.Context()) == errRequestTimeout:
+		h.log.Warn("API "+what+" request timed out", "runType", rt, "timeout", h.timeout, "error", err)
+		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("Request timed out after %s: %v", h.timeout, err))
+	case r.Context().Err() != nil:
+		h.log.Info("API "+what+" request abandoned by its client", "runType", rt)
+	default:
+		h.log.Error("API "+what+" request failed", "runType", rt, "error", err)
+		writeError(w, http.StatusInternalServerError, err.Error())
 	}
 }
 
@@ -88,8 +176,7 @@ func (h *handler) metrics(w http.ResponseWriter, r *http.Request) {
 	}
 	metrics, err := h.p.Metrics(r.Context(), rt)
 	if err != nil {
-		h.log.Error("API metrics request failed", "runType", rt, "error", err)
-		writeError(w, http.StatusInternalServerError, err.Error())
+		h.fail(w, r, "metrics", rt, err)
 		return
 	}
 	if metrics == nil {
@@ -105,8 +192,7 @@ func (h *handler) evaluation(w http.ResponseWriter, r *http.Request) {
 	}
 	ev, err := h.p.Evaluate(r.Context(), rt, dry)
 	if err != nil {
-		h.log.Error("API evaluation request failed", "runType", rt, "error", err)
-		writeError(w, http.StatusInternalServerError, err.Error())
+		h.fail(w, r, "evaluation", rt, err)
 		return
 	}
 	writeJSON(w, ev)
@@ -147,15 +233,27 @@ func ServeListener(ctx context.Context, ln net.Listener, api *config.APIConfig, 
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
+		// The API's requests have no body worth reading slowly; their write deadline is
+		// set per request (Options.RequestTimeout).
+		ReadTimeout:    30 * time.Second,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		BaseContext:    func(net.Listener) context.Context { return ctx },
 	}
 	scheme := "http"
 	if api.UseHTTPS {
 		scheme = "https"
 	}
-	log.Info("REST API listening", "address", scheme+"://"+ln.Addr().String()+prefix)
+	authOn := api.Auth != nil && api.Auth.Enabled
+	log.Info("REST API listening", "address", scheme+"://"+ln.Addr().String()+prefix, "auth", authOn)
+	if !isLoopback(ln.Addr()) {
+		switch {
+		case !authOn:
+			log.Warn("REST API listens beyond loopback without authentication: anyone who can reach it can trigger scaling; set apiConfig.auth.enabled (docs/runtime.md)", "address", ln.Addr().String())
+		case !api.UseHTTPS:
+			log.Warn("REST API authenticates with bearer tokens over plain HTTP beyond loopback: tokens can be read on the network; set apiConfig.useHTTPS", "address", ln.Addr().String())
+		}
+	}
 	errc := make(chan error, 1)
 	go func() {
 		if api.UseHTTPS {
@@ -175,4 +273,10 @@ func ServeListener(ctx context.Context, ln net.Listener, api *config.APIConfig, 
 		return fmt.Errorf("REST API shutdown: %w", err)
 	}
 	return nil
+}
+
+// isLoopback reports whether a listener's address is a loopback one.
+func isLoopback(addr net.Addr) bool {
+	tcp, ok := addr.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }

@@ -65,7 +65,7 @@ func TestRoutes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := &fakePipeline{err: tt.err}
 			rec := httptest.NewRecorder()
-			NewHandler(p, nil).ServeHTTP(rec, httptest.NewRequest(tt.method, tt.target, nil))
+			NewHandler(p, Options{}).ServeHTTP(rec, httptest.NewRequest(tt.method, tt.target, nil))
 			if rec.Code != tt.code || rec.Body.String() != tt.body {
 				t.Fatalf("%s %s = %d %s, want %d %s", tt.method, tt.target, rec.Code, rec.Body, tt.code, tt.body)
 			}
@@ -93,7 +93,7 @@ func TestServeShutsDown(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- ServeListener(ctx, ln, &config.APIConfig{Enabled: true}, NewHandler(&fakePipeline{}, nil), slog.New(slog.DiscardHandler), time.Second)
+		done <- ServeListener(ctx, ln, &config.APIConfig{Enabled: true}, NewHandler(&fakePipeline{}, Options{}), slog.New(slog.DiscardHandler), time.Second)
 	}()
 	resp, err := http.Get("http://" + ln.Addr().String() + "/api/v1/metrics")
 	if err != nil {
