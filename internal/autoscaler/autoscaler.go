@@ -16,6 +16,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/custompodautoscaler/cpa/internal/config"
+	"github.com/custompodautoscaler/cpa/internal/execute"
 	"github.com/custompodautoscaler/cpa/internal/kubemetrics"
 	"github.com/custompodautoscaler/cpa/internal/scaling"
 	"github.com/custompodautoscaler/cpa/internal/target"
@@ -24,11 +25,6 @@ import (
 	"github.com/custompodautoscaler/cpa/pkg/metric"
 	"github.com/custompodautoscaler/cpa/pkg/scale"
 )
-
-// Runner runs one stage or hook's user logic with its JSON input.
-type Runner interface {
-	Run(ctx context.Context, input []byte) ([]byte, error)
-}
 
 // Target is the scale target: a view of it and its pods, and a way to scale it.
 type Target interface {
@@ -43,10 +39,11 @@ type KubeMetrics interface {
 	Gather(ctx context.Context, t kubemetrics.Target) ([]k8smetric.Metric, error)
 }
 
-// Stages are the user's logic; a nil hook is not configured.
+// Stages are the user's logic; a nil hook is not configured. The fields are named after
+// the config keys of config.Config.Methods (StagesFromConfig relies on it).
 type Stages struct {
-	Metric, Evaluate                                                      Runner
-	PreMetric, PostMetric, PreEvaluate, PostEvaluate, PreScale, PostScale Runner
+	Metric, Evaluate                                                      execute.Runner
+	PreMetric, PostMetric, PreEvaluate, PostEvaluate, PreScale, PostScale execute.Runner
 }
 
 // TraceFunc sees every stage and hook call: its name, what it was given, what it
@@ -427,7 +424,7 @@ func podInput(pod *corev1.Pod, runType string, km json.RawMessage) ([]byte, erro
 }
 
 // call marshals input, runs r and reports the call to the trace.
-func (a *Autoscaler) call(ctx context.Context, step string, r Runner, input any) ([]byte, error) {
+func (a *Autoscaler) call(ctx context.Context, step string, r execute.Runner, input any) ([]byte, error) {
 	in, err := json.Marshal(input)
 	if err != nil {
 		return nil, fmt.Errorf("encoding the %s input: %w", step, err)
@@ -448,7 +445,7 @@ func (a *Autoscaler) acquire(ctx context.Context) error {
 func (a *Autoscaler) release() { <-a.procs }
 
 // run runs r on the encoded input in a call slot and reports the call to the trace.
-func (a *Autoscaler) run(ctx context.Context, step string, r Runner, in []byte) ([]byte, error) {
+func (a *Autoscaler) run(ctx context.Context, step string, r execute.Runner, in []byte) ([]byte, error) {
 	if err := a.acquire(ctx); err != nil {
 		return nil, fmt.Errorf("%s: waiting for a free call slot (perPodConcurrency %d): %w", step, a.concurrency, err)
 	}
@@ -457,7 +454,7 @@ func (a *Autoscaler) run(ctx context.Context, step string, r Runner, in []byte) 
 }
 
 // runAcquired is run for a caller that holds a call slot.
-func (a *Autoscaler) runAcquired(ctx context.Context, step string, r Runner, in []byte) ([]byte, error) {
+func (a *Autoscaler) runAcquired(ctx context.Context, step string, r execute.Runner, in []byte) ([]byte, error) {
 	out, err := r.Run(ctx, in)
 	if a.trace != nil {
 		a.trace(step, in, out, err)
@@ -466,7 +463,7 @@ func (a *Autoscaler) runAcquired(ctx context.Context, step string, r Runner, in 
 }
 
 // hook runs a configured hook; its output is only logged, its failure stops the cycle.
-func (a *Autoscaler) hook(ctx context.Context, name string, r Runner, input any) error {
+func (a *Autoscaler) hook(ctx context.Context, name string, r execute.Runner, input any) error {
 	if r == nil {
 		return nil
 	}

@@ -265,7 +265,7 @@ func checkCycle(b *testing.B, a *autoscaler.Autoscaler, ctx context.Context, pod
 // calibrate returns the CPU time (user+sys of the command and of every process it
 // waited for) of one run of the metric command, averaged over sequential runs with a
 // pod's input, as the metric stage gives it.
-func calibrate(b *testing.B, r autoscaler.Runner, pod *corev1.Pod, want string, runs int) time.Duration {
+func calibrate(b *testing.B, r execute.Runner, pod *corev1.Pod, want string, runs int) time.Duration {
 	p := *pod
 	p.APIVersion, p.Kind = "v1", "Pod"
 	res, err := json.Marshal(&p)

@@ -1,8 +1,12 @@
 package autoscaler
 
 import (
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/custompodautoscaler/cpa/internal/config"
+	"github.com/custompodautoscaler/cpa/internal/execute"
 )
 
 func TestParseEvaluation(t *testing.T) {
@@ -70,4 +74,18 @@ func FuzzParseEvaluation(f *testing.F) {
 			t.Fatalf("returned both a value and an error for %q", in)
 		}
 	})
+}
+
+// Every method key of the config has its Stages field, and every Stages field its key:
+// the config's list is the only list of stages and hooks.
+func TestStagesCoverConfigMethods(t *testing.T) {
+	var st Stages
+	keys := (&config.Config{}).Methods()
+	seen := map[*execute.Runner]bool{}
+	for _, m := range keys {
+		seen[st.field(m.Key)] = true
+	}
+	if n := reflect.TypeFor[Stages]().NumField(); n != len(keys) || len(seen) != n {
+		t.Fatalf("Stages has %d fields, config %d method keys (%d distinct fields found)", n, len(keys), len(seen))
+	}
 }

@@ -2,41 +2,40 @@ package autoscaler
 
 import (
 	"fmt"
+	"reflect"
+	"strings"
 
 	"github.com/custompodautoscaler/cpa/internal/config"
 	"github.com/custompodautoscaler/cpa/internal/execute"
 )
 
 // StagesFromConfig builds the runners for the config's metric and evaluate stages and
-// its configured hooks. HTTP runners get a connection pool as large as the per-pod
-// concurrency.
+// its configured hooks, following config.Config.Methods (the one list of them). HTTP
+// runners get a connection pool as large as the per-pod concurrency.
 func StagesFromConfig(cfg *config.Config, opts execute.Options) (Stages, error) {
 	if opts.MaxConnsPerHost == 0 {
 		opts.MaxConnsPerHost = max(execute.DefaultMaxConnsPerHost, PerPodConcurrency(cfg))
 	}
 	var st Stages
-	for _, m := range []struct {
-		name   string
-		method *config.Method
-		runner *Runner
-	}{
-		{"metric", cfg.Metric, &st.Metric},
-		{"evaluate", cfg.Evaluate, &st.Evaluate},
-		{"preMetric", cfg.PreMetric, &st.PreMetric},
-		{"postMetric", cfg.PostMetric, &st.PostMetric},
-		{"preEvaluate", cfg.PreEvaluate, &st.PreEvaluate},
-		{"postEvaluate", cfg.PostEvaluate, &st.PostEvaluate},
-		{"preScale", cfg.PreScale, &st.PreScale},
-		{"postScale", cfg.PostScale, &st.PostScale},
-	} {
-		if m.method == nil {
+	for _, m := range cfg.Methods() {
+		if m.Method == nil {
 			continue
 		}
-		r, err := execute.New(m.method, opts)
+		r, err := execute.New(m.Method, opts)
 		if err != nil {
-			return Stages{}, fmt.Errorf("%s: %w", m.name, err)
+			return Stages{}, fmt.Errorf("%s: %w", m.Key, err)
 		}
-		*m.runner = r
+		*st.field(m.Key) = r
 	}
 	return st, nil
+}
+
+// field is the Stages field for a config key: "preMetric" is PreMetric. A key with no
+// field is a programming error, caught by TestStagesCoverConfigMethods.
+func (s *Stages) field(key string) *execute.Runner {
+	f := reflect.ValueOf(s).Elem().FieldByName(strings.ToUpper(key[:1]) + key[1:])
+	if !f.IsValid() {
+		panic("autoscaler.Stages has no field for config key " + key)
+	}
+	return f.Addr().Interface().(*execute.Runner)
 }

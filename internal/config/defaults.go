@@ -102,10 +102,11 @@ func DefaultPerPodConcurrency(m *Method) int {
 	return max(1, shellConcurrencyPerCPU*runtime.GOMAXPROCS(0))
 }
 
-// methodFields are the keys of Config holding a Method, in declaration order, with
-// whether the key is required.
-func (c *Config) methodFields() []namedMethod {
-	return []namedMethod{
+// Methods lists the keys of Config holding a Method, in declaration order (the
+// stages, then the hooks), with whether the key is required. It is the one list of stages and hooks: loading,
+// validation and the runtime's stage runners all follow it.
+func (c *Config) Methods() []NamedMethod {
+	return []NamedMethod{
 		{"metric", c.Metric, true},
 		{"evaluate", c.Evaluate, true},
 		{"preMetric", c.PreMetric, false},
@@ -117,8 +118,9 @@ func (c *Config) methodFields() []namedMethod {
 	}
 }
 
-type namedMethod struct {
-	key      string
-	method   *Method
-	required bool
+// NamedMethod is one stage or hook of a Config: its key and its method (nil when absent).
+type NamedMethod struct {
+	Key      string
+	Method   *Method
+	Required bool
 }

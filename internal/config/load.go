@@ -112,8 +112,8 @@ func Parse(data []byte, environ []string) (*Config, error) {
 		}
 	}
 
-	for _, nm := range (&Config{}).methodFields() {
-		if m, ok := root[nm.key].(map[string]any); ok {
+	for _, nm := range (&Config{}).Methods() {
+		if m, ok := root[nm.Key].(map[string]any); ok {
 			if _, ok := m["timeout"]; !ok {
 				m["timeout"] = json.Number(strconv.Itoa(DefaultTimeout))
 			}
@@ -129,8 +129,8 @@ func Parse(data []byte, environ []string) (*Config, error) {
 		// The schema check removed every value that could fail to decode.
 		problems = append(problems, Problem{Detail: "decoding: " + err.Error()})
 	}
-	for _, nm := range cfg.methodFields() {
-		nm.method.SetDefaults()
+	for _, nm := range cfg.Methods() {
+		nm.Method.SetDefaults()
 	}
 
 	if err := cfg.Validate(); err != nil {

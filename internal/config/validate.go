@@ -134,14 +134,14 @@ func (v *validator) config(c *Config) {
 		v.add("namespace", c.Namespace, "not a namespace name: at most 63 lower case letters, digits and '-', starting and ending with a letter or digit")
 	}
 
-	for _, nm := range c.methodFields() {
-		if nm.method == nil {
-			if nm.required {
-				v.add(nm.key, nil, "required: a method with type shell or http")
+	for _, nm := range c.Methods() {
+		if nm.Method == nil {
+			if nm.Required {
+				v.add(nm.Key, nil, "required: a method with type shell or http")
 			}
 			continue
 		}
-		v.method(nm.key, nm.method)
+		v.method(nm.Key, nm.Method)
 	}
 
 	v.millis("interval", int64(c.Interval))
@@ -216,6 +216,22 @@ func (v *validator) seconds(field string, s int64) {
 	case s > maxSeconds:
 		v.add(field, s, "must be at most %d seconds (about 292 years)", maxSeconds)
 	}
+}
+
+// Validate checks one method as Config.Validate does, naming its fields under key (e.g.
+// "metric"), and returns a *ValidationError or nil. The runners of internal/execute call
+// it, so the rules live here only.
+func (m *Method) Validate(key string) error {
+	var v validator
+	if m == nil {
+		v.add(key, nil, "required: a method with type shell or http")
+	} else {
+		v.method(key, m)
+	}
+	if len(v.problems) == 0 {
+		return nil
+	}
+	return &ValidationError{Problems: v.problems}
 }
 
 func (v *validator) method(path string, m *Method) {

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"time"
 
 	"github.com/custompodautoscaler/cpa/internal/config"
@@ -36,23 +35,17 @@ type Options struct {
 	MaxConnsPerHost int
 }
 
-// Defaults applied by the constructors.
+// Defaults of Options. A method's own defaults (timeout, entrypoint, HTTP method, ...)
+// are the config package's: it applies and checks them, and the constructors trust them.
 const (
-	// DefaultTimeout is used when a method's timeout is 0 (the config default).
-	DefaultTimeout = 5000 * time.Millisecond
 	// DefaultMaxOutputBytes caps standard output or a response body: 1 MiB.
 	DefaultMaxOutputBytes = 1 << 20
 	// DefaultMaxConnsPerHost bounds the HTTP runner's connection pool per host.
 	DefaultMaxConnsPerHost = 64
-	// DefaultEntrypoint is used when a shell method's entrypoint is empty.
-	DefaultEntrypoint = "/bin/sh"
 )
 
-// Limits on the settings themselves, against overflow.
-const (
-	maxTimeoutMs   = math.MaxInt64 / int64(time.Millisecond)
-	maxOutputLimit = 1 << 30
-)
+// maxOutputLimit bounds Options.MaxOutputBytes.
+const maxOutputLimit = 1 << 30
 
 // Sentinel errors, matched with errors.Is on the errors Run returns.
 var (
@@ -62,19 +55,16 @@ var (
 	ErrOutputTooLarge = errors.New("output too large")
 )
 
-// New builds the runner for m, dispatching on m.Type.
+// New builds the runner for m, dispatching on m.Type. m is a method as config.Load
+// returns it: defaults applied and valid (see newCommon).
 func New(m *config.Method, opts Options) (Runner, error) {
-	if m == nil {
-		return nil, errors.New("method is not configured")
+	if err := m.Validate("method"); err != nil {
+		return nil, err
 	}
-	switch m.Type {
-	case config.MethodShell:
-		return NewShell(m, opts)
-	case config.MethodHTTP:
+	if m.Type == config.MethodHTTP {
 		return NewHTTP(m, opts)
-	default:
-		return nil, fmt.Errorf("unknown execution method %q (want %q or %q)", m.Type, config.MethodShell, config.MethodHTTP)
 	}
+	return NewShell(m, opts)
 }
 
 // common holds the settings both runners share, resolved from a Method and Options.
@@ -84,16 +74,17 @@ type common struct {
 	log     *slog.Logger
 }
 
-func newCommon(m *config.Method, opts Options) (common, error) {
-	c := common{timeout: DefaultTimeout, maxOut: DefaultMaxOutputBytes, log: opts.Logger}
-	switch {
-	case m.Timeout < 0:
-		return c, fmt.Errorf("timeout must not be negative, got %d ms", m.Timeout)
-	case int64(m.Timeout) > maxTimeoutMs:
-		return c, fmt.Errorf("timeout %d ms is too large (at most %d ms)", m.Timeout, maxTimeoutMs)
-	case m.Timeout > 0:
-		c.timeout = time.Duration(m.Timeout) * time.Millisecond
+// newCommon checks that m is a method of type typ that passes config's validation (so a
+// method built in Go without config.Load gets a clear error, not a panic), then trusts it.
+func newCommon(m *config.Method, typ string, opts Options) (common, error) {
+	c := common{maxOut: DefaultMaxOutputBytes, log: opts.Logger}
+	if err := m.Validate("method"); err != nil {
+		return c, err
 	}
+	if m.Type != typ {
+		return c, fmt.Errorf("method.type is %q, want %q", m.Type, typ)
+	}
+	c.timeout = time.Duration(m.Timeout) * time.Millisecond
 	switch {
 	case opts.MaxOutputBytes < 0:
 		return c, fmt.Errorf("maximum output size must not be negative, got %d", opts.MaxOutputBytes)

@@ -26,10 +26,12 @@ func TestNew(t *testing.T) {
 	}{
 		{"shell", shMethod(1000, "echo 1"), "", func(r Runner) bool { _, ok := r.(*Shell); return ok }},
 		{"http", httpMethod(1000, config.HTTP{URL: "http://127.0.0.1:1/x"}), "", func(r Runner) bool { _, ok := r.(*HTTP); return ok }},
-		{"unknown type", &config.Method{Type: "grpc"}, `unknown execution method "grpc" (want "shell" or "http")`, nil},
-		{"empty type", &config.Method{}, `unknown execution method "" (want "shell" or "http")`, nil},
-		{"nil", nil, "method is not configured", nil},
-		{"shell type without block", &config.Method{Type: config.MethodShell, HTTP: &config.HTTP{}}, "missing required 'shell' configuration on method", nil},
+		{"unknown type", &config.Method{Type: "grpc", Timeout: 1}, `invalid configuration: method.type = "grpc": must be shell or http`, nil},
+		{"empty type", &config.Method{Timeout: 1}, `invalid configuration: method.type: required: shell or http`, nil},
+		{"nil", nil, "invalid configuration: method: required: a method with type shell or http", nil},
+		{"shell type without block", &config.Method{Type: config.MethodShell, Timeout: 1, HTTP: &config.HTTP{}}, "invalid configuration: method.shell: required for type shell", nil},
+		{"no timeout (config.Load defaults it)", &config.Method{Type: config.MethodShell, Shell: &config.Shell{Entrypoint: "/bin/sh", Command: []string{"-c", "true"}}},
+			"invalid configuration: method.timeout = 0: must be a positive number of milliseconds (leave it out for the default, 5000)", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

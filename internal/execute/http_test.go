@@ -29,8 +29,11 @@ import (
 	"github.com/custompodautoscaler/cpa/internal/config"
 )
 
+// httpMethod is an http method with the defaults config.Load applies to empty fields.
 func httpMethod(timeoutMs int, h config.HTTP) *config.Method {
-	return &config.Method{Type: config.MethodHTTP, Timeout: timeoutMs, HTTP: &h}
+	m := &config.Method{Type: config.MethodHTTP, Timeout: timeoutMs, HTTP: &h}
+	m.SetDefaults()
+	return m
 }
 
 func newHTTP(t testing.TB, m *config.Method, opts Options) *HTTP {
@@ -481,23 +484,23 @@ func TestHTTPConstructionErrors(t *testing.T) {
 		opts Options
 		want string
 	}{
-		{"no http block", &config.Method{Type: config.MethodHTTP}, Options{}, "missing required 'http' configuration on method"},
-		{"bad scheme", httpMethod(1, config.HTTP{URL: "ftp://x/y"}), Options{}, `http.url "ftp://x/y": scheme must be http or https`},
-		{"no host", httpMethod(1, config.HTTP{URL: "http:///y"}), Options{}, `http.url "http:///y": no host`},
-		{"unparsable URL", httpMethod(1, config.HTTP{URL: "http://a b/"}), Options{}, `http.url "http://a b/": parse "http://a b/": invalid character " " in host name`},
-		{"bad method", httpMethod(1, config.HTTP{URL: "http://x", Method: "GE T"}), Options{}, `http.method "GE T" is not a valid HTTP method`},
-		{"bad parameter mode", httpMethod(1, config.HTTP{URL: "http://x", ParameterMode: "form"}), Options{}, `http.parameterMode: unknown parameter mode "form" (want "query" or "body")`},
-		{"bad success code", httpMethod(1, config.HTTP{URL: "http://x", SuccessCodes: []int{200, 1000}}), Options{}, `http.successCodes: 1000 is not an HTTP status code`},
-		{"bad header name", httpMethod(1, config.HTTP{URL: "http://x", Headers: map[string]string{"X Y": "1"}}), Options{}, `http.headers: "X Y" is not a valid header name`},
-		{"bad header value", httpMethod(1, config.HTTP{URL: "http://x", Headers: map[string]string{"X-Y": "1\r\nEvil: 1"}}), Options{}, `http.headers[X-Y]: value contains a line break or NUL`},
+		{"no http block", &config.Method{Type: config.MethodHTTP, Timeout: 1}, Options{}, "invalid configuration: method.http: required for type http"},
+		{"bad scheme", httpMethod(1, config.HTTP{URL: "ftp://x/y"}), Options{}, `invalid configuration: method.http.url = "ftp://x/y": must be an absolute http:// or https:// URL`},
+		{"no host", httpMethod(1, config.HTTP{URL: "http:///y"}), Options{}, `invalid configuration: method.http.url = "http:///y": must be an absolute http:// or https:// URL`},
+		{"unparsable URL", httpMethod(1, config.HTTP{URL: "http://a b/"}), Options{}, `invalid configuration: method.http.url = "http://a b/": not a URL: invalid character " " in host name`},
+		{"bad method", httpMethod(1, config.HTTP{URL: "http://x", Method: "GE T"}), Options{}, `invalid configuration: method.http.method = "GE T": not an HTTP method (a token such as GET or POST)`},
+		{"bad parameter mode", httpMethod(1, config.HTTP{URL: "http://x", ParameterMode: "form"}), Options{}, `invalid configuration: method.http.parameterMode = "form": must be query or body`},
+		{"bad success code", httpMethod(1, config.HTTP{URL: "http://x", SuccessCodes: []int{200, 1000}}), Options{}, `invalid configuration: method.http.successCodes[1] = 1000: not an HTTP status code (100 to 599)`},
+		{"bad header name", httpMethod(1, config.HTTP{URL: "http://x", Headers: map[string]string{"X Y": "1"}}), Options{}, `invalid configuration: method.http.headers = "X Y": not a valid header name`},
+		{"bad header value", httpMethod(1, config.HTTP{URL: "http://x", Headers: map[string]string{"X-Y": "1\r\nEvil: 1"}}), Options{}, `invalid configuration: method.http.headers[X-Y] = "1\r\nEvil: 1": header values must not contain control characters such as line breaks`},
 		{"missing caCert", httpMethod(1, config.HTTP{URL: "https://x", CACert: missing}), Options{}, fmt.Sprintf(`http.caCert %q: open %s: no such file or directory`, missing, missing)},
 		{"caCert not PEM", httpMethod(1, config.HTTP{URL: "https://x", CACert: notPEM}), Options{}, fmt.Sprintf(`http.caCert %q: no PEM certificate found`, notPEM)},
-		{"clientCert without key", httpMethod(1, config.HTTP{URL: "https://x", ClientCert: pki.clientCert}), Options{}, "http.clientKey: required when http.clientCert is set"},
-		{"clientKey without cert", httpMethod(1, config.HTTP{URL: "https://x", ClientKey: pki.clientKey}), Options{}, "http.clientCert: required when http.clientKey is set"},
+		{"clientCert without key", httpMethod(1, config.HTTP{URL: "https://x", ClientCert: pki.clientCert}), Options{}, "invalid configuration: method.http.clientKey: required when clientCert is set"},
+		{"clientKey without cert", httpMethod(1, config.HTTP{URL: "https://x", ClientKey: pki.clientKey}), Options{}, "invalid configuration: method.http.clientCert: required when clientKey is set"},
 		{"missing clientKey file", httpMethod(1, config.HTTP{URL: "https://x", ClientCert: pki.clientCert, ClientKey: missing}), Options{}, fmt.Sprintf(`http.clientKey %q: open %s: no such file or directory`, missing, missing)},
 		{"mismatched pair", httpMethod(1, config.HTTP{URL: "https://x", ClientCert: pki.caFile, ClientKey: pki.clientKey}), Options{}, fmt.Sprintf(`http.clientCert %q, http.clientKey %q: tls: private key does not match public key`, pki.caFile, pki.clientKey)},
 		{"negative conns", httpMethod(1, config.HTTP{URL: "http://x"}), Options{MaxConnsPerHost: -1}, "maximum connections per host must not be negative, got -1"},
-		{"negative timeout", httpMethod(-5, config.HTTP{URL: "http://x"}), Options{}, "timeout must not be negative, got -5 ms"},
+		{"negative timeout", httpMethod(-5, config.HTTP{URL: "http://x"}), Options{}, "invalid configuration: method.timeout = -5: must be a positive number of milliseconds (leave it out for the default, 5000)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -39,15 +39,10 @@ type Shell struct {
 	logStderr bool
 }
 
-// NewShell builds the runner for a shell method.
+// NewShell builds the runner for a shell method with its defaults applied (config.Load,
+// or Method.SetDefaults and a timeout).
 func NewShell(m *config.Method, opts Options) (*Shell, error) {
-	if m == nil {
-		return nil, errors.New("method is not configured")
-	}
-	if m.Shell == nil {
-		return nil, errors.New("missing required 'shell' configuration on method")
-	}
-	c, err := newCommon(m, opts)
+	c, err := newCommon(m, config.MethodShell, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -56,9 +51,6 @@ func NewShell(m *config.Method, opts Options) (*Shell, error) {
 		argv0:     m.Shell.Entrypoint,
 		args:      append([]string(nil), m.Shell.Command...),
 		logStderr: m.Shell.LogStderr,
-	}
-	if s.argv0 == "" {
-		s.argv0 = DefaultEntrypoint
 	}
 	s.display = shellJoin(append([]string{s.argv0}, s.args...))
 	// Resolve once; a missing entrypoint is reported by Run, so one that appears later

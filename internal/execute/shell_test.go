@@ -28,6 +28,12 @@ func shMethod(timeoutMs int, script string) *config.Method {
 	}
 }
 
+// withDefaults applies the defaults config.Load applies to empty fields.
+func withDefaults(m *config.Method) *config.Method {
+	m.SetDefaults()
+	return m
+}
+
 func newShell(t testing.TB, m *config.Method, opts Options) *Shell {
 	t.Helper()
 	s, err := NewShell(m, opts)
@@ -66,9 +72,8 @@ func TestShellRun(t *testing.T) {
 			Shell: &config.Shell{Entrypoint: "echo", Command: []string{"$HOME", "a  b"}}}, nil, "$HOME a  b\n"},
 		{"script entrypoint with args", &config.Method{Type: config.MethodShell, Timeout: 5000,
 			Shell: &config.Shell{Entrypoint: script, Command: []string{"x y"}}}, nil, "from script: x y\n"},
-		{"empty entrypoint is /bin/sh", &config.Method{Type: config.MethodShell, Timeout: 5000,
-			Shell: &config.Shell{Command: []string{"-c", "echo default"}}}, nil, "default\n"},
-		{"zero timeout is the default", shMethod(0, "echo ok"), nil, "ok\n"},
+		{"empty entrypoint is /bin/sh (config's default)", withDefaults(&config.Method{Type: config.MethodShell, Timeout: 5000,
+			Shell: &config.Shell{Command: []string{"-c", "echo default"}}}), nil, "default\n"},
 		{"output at the cap", shMethod(5000, "printf 0123456789"), nil, "0123456789"},
 		{"stderr does not mix into stdout", shMethod(5000, "echo out; echo err >&2"), nil, "out\n"},
 		{"input not read, exit 0", shMethod(5000, "echo early"), bytes.Repeat([]byte("x"), 1<<20), "early\n"},
@@ -421,12 +426,13 @@ func TestShellConstructionErrors(t *testing.T) {
 		opts Options
 		want string
 	}{
-		{"nil method", nil, Options{}, "method is not configured"},
-		{"no shell block", &config.Method{Type: config.MethodShell, Timeout: 100}, Options{}, "missing required 'shell' configuration on method"},
-		{"negative timeout", &config.Method{Type: config.MethodShell, Timeout: -1, Shell: &config.Shell{}}, Options{}, "timeout must not be negative, got -1 ms"},
-		{"negative cap", &config.Method{Type: config.MethodShell, Shell: &config.Shell{}}, Options{MaxOutputBytes: -1}, "maximum output size must not be negative, got -1"},
-		{"huge cap", &config.Method{Type: config.MethodShell, Shell: &config.Shell{}}, Options{MaxOutputBytes: math.MaxInt}, fmt.Sprintf("maximum output size %d is too large (at most 1073741824)", math.MaxInt)},
-		{"huge timeout", &config.Method{Type: config.MethodShell, Timeout: math.MaxInt, Shell: &config.Shell{}}, Options{}, fmt.Sprintf("timeout %d ms is too large (at most 9223372036854 ms)", math.MaxInt)},
+		{"nil method", nil, Options{}, "invalid configuration: method: required: a method with type shell or http"},
+		{"no shell block", &config.Method{Type: config.MethodShell, Timeout: 100}, Options{}, "invalid configuration: method.shell: required for type shell"},
+		{"http method", &config.Method{Type: config.MethodHTTP, Timeout: 100, HTTP: &config.HTTP{Method: "GET", URL: "http://x/", SuccessCodes: []int{200}, ParameterMode: "body"}}, Options{}, `method.type is "http", want "shell"`},
+		{"negative timeout", shMethod(-1, "true"), Options{}, "invalid configuration: method.timeout = -1: must be a positive number of milliseconds (leave it out for the default, 5000)"},
+		{"negative cap", shMethod(100, "true"), Options{MaxOutputBytes: -1}, "maximum output size must not be negative, got -1"},
+		{"huge cap", shMethod(100, "true"), Options{MaxOutputBytes: math.MaxInt}, fmt.Sprintf("maximum output size %d is too large (at most 1073741824)", math.MaxInt)},
+		{"huge timeout", shMethod(math.MaxInt, "true"), Options{}, fmt.Sprintf("invalid configuration: method.timeout = %d: must be at most 9223372036854 milliseconds (about 292 years)", math.MaxInt)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
