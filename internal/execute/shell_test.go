@@ -19,6 +19,22 @@ import (
 	"github.com/custompodautoscaler/cpa/internal/config"
 )
 
+// hangBound tells a call that was cut short (killed, timed out, given up on) from one
+// that waited for its scripts' 100 s sleeps, or a process still running from one on its
+// way out: far above any scheduling delay on a loaded machine, far below 100 s. Tests
+// wait for conditions up to it rather than asserting how fast things happen.
+const hangBound = 30 * time.Second
+
+// skipUnlessCI skips a test that needs a tool this machine lacks, and fails it on CI
+// (CI=true), where every tool must be present.
+func skipUnlessCI(t testing.TB, tool string, err error) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("needs %s, missing on CI: %v", tool, err)
+	}
+	t.Skipf("needs %s: %v", tool, err)
+}
+
 // shMethod is a shell method running script with /bin/sh -c.
 func shMethod(timeoutMs int, script string) *config.Method {
 	return &config.Method{
@@ -94,7 +110,7 @@ func TestShellRun(t *testing.T) {
 			if string(got) != tt.want {
 				t.Errorf("output = %q, want %q", got, tt.want)
 			}
-			if d := time.Since(start); d > 3*time.Second {
+			if d := time.Since(start); d > hangBound {
 				t.Errorf("Run took %s", d)
 			}
 		})
@@ -147,17 +163,18 @@ func TestShellErrors(t *testing.T) {
 		},
 		{
 			name:    "timeout",
-			method:  shMethod(200, "echo partial >&2; sleep 100"),
-			want:    `shell command "/bin/sh -c 'echo partial >&2; sleep 100'" timed out after 200ms (process group killed): partial`,
+			// Long enough for the shell to print before the timeout even on a loaded machine.
+			method:  shMethod(2000, "echo partial >&2; sleep 100"),
+			want:    `shell command "/bin/sh -c 'echo partial >&2; sleep 100'" timed out after 2s (process group killed): partial`,
 			is:      ErrTimeout,
-			maxTime: 3 * time.Second,
+			maxTime: hangBound,
 		},
 		{
 			name:    "timeout with grandchildren holding the pipes",
 			method:  shMethod(200, "sleep 100 & sleep 100"),
 			want:    `shell command "/bin/sh -c 'sleep 100 & sleep 100'" timed out after 200ms (process group killed)`,
 			is:      ErrTimeout,
-			maxTime: 3 * time.Second,
+			maxTime: hangBound,
 		},
 		{
 			name:   "output over the cap",
@@ -172,7 +189,7 @@ func TestShellErrors(t *testing.T) {
 			opts:    Options{MaxOutputBytes: 1000},
 			want:    `shell command "/bin/sh -c yes": output exceeds 1000 bytes (process group killed)`,
 			is:      ErrOutputTooLarge,
-			maxTime: 3 * time.Second,
+			maxTime: hangBound,
 		},
 		{
 			name:   "entrypoint not found",
@@ -247,7 +264,7 @@ func TestShellExitError(t *testing.T) {
 func pidsFrom(t *testing.T, path string) []int {
 	t.Helper()
 	var pids []int
-	deadline := time.Now().Add(3 * time.Second)
+	deadline := time.Now().Add(hangBound)
 	for {
 		b, _ := os.ReadFile(path)
 		for _, f := range strings.Fields(string(b)) {
@@ -279,7 +296,7 @@ func assertDead(t *testing.T, pids []int) {
 	if len(pids) < 2 {
 		t.Fatalf("script reported pids %v, want 2", pids)
 	}
-	deadline := time.Now().Add(3 * time.Second)
+	deadline := time.Now().Add(hangBound)
 	for _, pid := range pids {
 		for alive(pid) {
 			if time.Now().After(deadline) {
@@ -302,7 +319,7 @@ func syscallKill(pid int) {
 // gone after a timeout, a cancellation and a normal exit.
 func TestShellKillsProcessGroup(t *testing.T) {
 	if _, err := os.Stat("/proc/self/stat"); err != nil {
-		t.Skip("needs /proc")
+		skipUnlessCI(t, "/proc", err)
 	}
 	tests := []struct {
 		name    string
@@ -311,9 +328,11 @@ func TestShellKillsProcessGroup(t *testing.T) {
 		script  string
 		wantErr error
 	}{
-		{"timeout", 300, false, `sleep 100 & echo $! >> "$PIDS"; echo $$ >> "$PIDS"; sleep 100`, ErrTimeout},
+		// The timeout leaves the script ample time to write its pids before it is killed.
+		{"timeout", 2000, false, `sleep 100 & echo $! >> "$PIDS"; echo $$ >> "$PIDS"; sleep 100`, ErrTimeout},
 		{"cancel", 60000, true, `sleep 100 & echo $! >> "$PIDS"; echo $$ >> "$PIDS"; sleep 100`, context.Canceled},
-		{"exit leaves a background process", 60000, false, `sleep 100 & echo $! >> "$PIDS"; sh -c 'echo $$ >> "$PIDS"; sleep 100' & sleep 0.1; echo ok`, nil},
+		// Exits once both background processes have written their pids, not after a guess.
+		{"exit leaves a background process", 60000, false, `sleep 100 & echo $! >> "$PIDS"; sh -c 'echo $$ >> "$PIDS"; sleep 100' & while [ "$(wc -l < "$PIDS")" -lt 2 ]; do sleep 0.01; done; echo ok`, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -330,7 +349,7 @@ func TestShellKillsProcessGroup(t *testing.T) {
 			}
 			start := time.Now()
 			_, err := s.Run(ctx, nil)
-			if d := time.Since(start); d > 3*time.Second {
+			if d := time.Since(start); d > hangBound {
 				t.Errorf("Run took %s", d)
 			}
 			if tt.wantErr == nil && err != nil {
@@ -351,11 +370,13 @@ func TestShellKillsProcessGroup(t *testing.T) {
 // holds standard output open delays Run by no more than pipeGrace.
 func TestShellEscapedProcess(t *testing.T) {
 	if _, err := exec.LookPath("setsid"); err != nil {
-		t.Skip("needs setsid")
+		skipUnlessCI(t, "setsid", err)
 	}
 	pidFile := filepath.Join(t.TempDir(), "pids")
 	t.Setenv("PIDS", pidFile)
-	s := newShell(t, shMethod(5000, `setsid sh -c 'echo $$ > "$PIDS"; exec sleep 100' & sleep 0.1; echo ok`), Options{})
+	// The command exits once the escaped process has left the group (it writes its pid
+	// after setsid), not after a guessed delay.
+	s := newShell(t, shMethod(60000, `setsid sh -c 'echo $$ > "$PIDS"; exec sleep 100' & while [ ! -s "$PIDS" ]; do sleep 0.01; done; echo ok`), Options{})
 	start := time.Now()
 	_, err := s.Run(context.Background(), nil)
 	elapsed := time.Since(start)
@@ -365,7 +386,9 @@ func TestShellEscapedProcess(t *testing.T) {
 			syscallKill(pid)
 		}
 	})
-	if elapsed > 2*time.Second {
+	// The message says Run gave up after pipeGrace; the bound only tells that from
+	// waiting for the 100 s sleep.
+	if elapsed > hangBound {
 		t.Errorf("Run took %s", elapsed)
 	}
 	want := "exited but its standard output was not closed within 250ms"
@@ -474,7 +497,7 @@ func TestShellNoGoroutineLeak(t *testing.T) {
 
 func waitGoroutines(t *testing.T, want int) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(hangBound)
 	for runtime.NumGoroutine() > want {
 		if time.Now().After(deadline) {
 			buf := make([]byte, 1<<16)
