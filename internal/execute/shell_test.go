@@ -162,7 +162,7 @@ func TestShellErrors(t *testing.T) {
 			want:   `shell command "/bin/sh -c 'kill -TERM $$'" was killed by signal 15 (terminated)`,
 		},
 		{
-			name:    "timeout",
+			name: "timeout",
 			// Long enough for the shell to print before the timeout even on a loaded machine.
 			method:  shMethod(2000, "echo partial >&2; sleep 100"),
 			want:    `shell command "/bin/sh -c 'echo partial >&2; sleep 100'" timed out after 2s (process group killed): partial`,
