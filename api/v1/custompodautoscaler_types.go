@@ -52,7 +52,8 @@ type CustomPodAutoscalerSpec struct {
 	// +optional
 	// +kubebuilder:default=false
 	RoleRequiresMetricsServer *bool `json:"roleRequiresMetricsServer,omitempty"`
-	// RoleRequiresArgoRollouts grants the Role access to Argo Rollouts.
+	// RoleRequiresArgoRollouts is accepted for compatibility and adds nothing: a Rollout
+	// target is granted by name like any scale target.
 	// +optional
 	// +kubebuilder:default=false
 	RoleRequiresArgoRollouts *bool `json:"roleRequiresArgoRollouts,omitempty"`
@@ -87,8 +88,9 @@ type CustomPodAutoscalerStatus struct {
 	// ObservedGeneration is the generation the operator last provisioned.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-	// Conditions: Ready (provisioned and running), ScalingActive (the last cycle
-	// succeeded), ScalingLimited (the evaluation was clamped), Paused.
+	// Conditions: Ready (the autoscaler's Deployment is available) and Paused, written by
+	// the operator; ScalingActive (the last cycle succeeded) and ScalingLimited (the
+	// evaluation was clamped), written by the autoscaler.
 	// +optional
 	// +listType=map
 	// +listMapKey=type

@@ -299,6 +299,22 @@ func TestOperatorProvisionsAndRunsTheGuide(t *testing.T) {
 		}
 		return n == 2 && *a.Spec.Replicas == 0, fmt.Sprintf("paused: target %d replicas (want 2), autoscaler %d (want 0)", n, *a.Spec.Replicas)
 	})
+	// One status, two writers: the operator's conditions changed (Paused, Ready) and the
+	// runtime's (ScalingActive, ScalingLimited, written before) are still there.
+	framework.Eventually(t, 20*time.Second, 250*time.Millisecond, func() (bool, string) {
+		u, err := e.c.Dynamic.Resource(cpaGVR).Namespace(e.ns).Get(e.ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+		got := map[string]string{}
+		for _, c := range conds {
+			m, _ := c.(map[string]any)
+			got[fmt.Sprint(m["type"])] = fmt.Sprintf("%v/%v", m["status"], m["reason"])
+		}
+		ok := got["Paused"] == "True/Paused" && got["Ready"] == "False/Paused" && got["ScalingActive"] != "" && got["ScalingLimited"] != ""
+		return ok, fmt.Sprintf("conditions after the pause: %v", got)
+	})
 	if out, err := kubectl(t, "", "annotate", "-n", e.ns, "cpa", name, "v1.custompodautoscaler.com/paused-replicas-"); err != nil {
 		t.Fatalf("annotate: %v\n%s", err, out)
 	}

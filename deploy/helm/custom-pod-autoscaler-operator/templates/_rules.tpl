@@ -4,6 +4,28 @@ rules:
 - apiGroups:
   - ""
   resources:
+  - pods
+  verbs:
+  - list
+  - watch
+- apiGroups:
+  - ""
+  resources:
+  - replicationcontrollers
+  verbs:
+  - get
+  - list
+  - watch
+- apiGroups:
+  - ""
+  resources:
+  - replicationcontrollers/scale
+  verbs:
+  - get
+  - patch
+- apiGroups:
+  - ""
+  resources:
   - serviceaccounts
   verbs:
   - create
@@ -13,13 +35,13 @@ rules:
   - update
   - watch
 - apiGroups:
-  - '*'
+  - ""
+  - events.k8s.io
   resources:
-  - '*/scale'
+  - events
   verbs:
-  - get
+  - create
   - patch
-  - update
 - apiGroups:
   - apps
   resources:
@@ -32,6 +54,36 @@ rules:
   - update
   - watch
 - apiGroups:
+  - apps
+  resources:
+  - deployments/scale
+  - replicasets/scale
+  - statefulsets/scale
+  verbs:
+  - get
+  - patch
+- apiGroups:
+  - apps
+  resources:
+  - replicasets
+  - statefulsets
+  verbs:
+  - get
+  - list
+  - watch
+- apiGroups:
+  - authentication.k8s.io
+  resources:
+  - tokenreviews
+  verbs:
+  - create
+- apiGroups:
+  - authorization.k8s.io
+  resources:
+  - subjectaccessreviews
+  verbs:
+  - create
+- apiGroups:
   - coordination.k8s.io
   resources:
   - leases
@@ -39,6 +91,12 @@ rules:
   - create
   - get
   - update
+- apiGroups:
+  - custom.metrics.k8s.io
+  resources:
+  - '*'
+  verbs:
+  - get
 - apiGroups:
   - custompodautoscaler.com
   resources:
@@ -52,36 +110,29 @@ rules:
   resources:
   - custompodautoscalers/status
   verbs:
-  - get
   - patch
-  - update
 - apiGroups:
-  - events.k8s.io
+  - external.metrics.k8s.io
   resources:
-  - events
+  - '*'
   verbs:
-  - create
-  - patch
+  - get
+  - list
+- apiGroups:
+  - metrics.k8s.io
+  resources:
+  - pods
+  verbs:
+  - get
+  - list
 - apiGroups:
   - rbac.authorization.k8s.io
   resources:
   - rolebindings
-  verbs:
-  - create
-  - delete
-  - get
-  - list
-  - update
-  - watch
-- apiGroups:
-  - rbac.authorization.k8s.io
-  resources:
   - roles
   verbs:
-  - bind
   - create
   - delete
-  - escalate
   - get
   - list
   - update
