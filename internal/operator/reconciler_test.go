@@ -337,14 +337,18 @@ func TestReconcile(t *testing.T) {
 		objects: provisionedObjects,
 		conds:   []cond{running, {ConditionReady, "True", ReasonAvailable}},
 	}, {
-		name:    "a Secret is no scale target: nothing is provisioned",
-		cpa:     func(c *cpav1.CustomPodAutoscaler) { c.Spec.ScaleTargetRef = autoscalingv1.CrossVersionObjectReference{APIVersion: "v1", Kind: "Secret", Name: "db-creds"} },
+		name: "a Secret is no scale target: nothing is provisioned",
+		cpa: func(c *cpav1.CustomPodAutoscaler) {
+			c.Spec.ScaleTargetRef = autoscalingv1.CrossVersionObjectReference{APIVersion: "v1", Kind: "Secret", Name: "db-creds"}
+		},
 		objects: targetOnly,
 		conds:   []cond{running, {ConditionReady, "False", ReasonNotScalable}},
 		message: `kind "Secret" (secrets) has no /scale subresource`,
 	}, {
-		name:    "a cluster-scoped kind is no scale target",
-		cpa:     func(c *cpav1.CustomPodAutoscaler) { c.Spec.ScaleTargetRef = autoscalingv1.CrossVersionObjectReference{APIVersion: "v1", Kind: "Namespace", Name: "kube-system"} },
+		name: "a cluster-scoped kind is no scale target",
+		cpa: func(c *cpav1.CustomPodAutoscaler) {
+			c.Spec.ScaleTargetRef = autoscalingv1.CrossVersionObjectReference{APIVersion: "v1", Kind: "Namespace", Name: "kube-system"}
+		},
 		objects: targetOnly,
 		conds:   []cond{running, {ConditionReady, "False", ReasonNotScalable}},
 		message: "is not namespaced",
@@ -355,8 +359,10 @@ func TestReconcile(t *testing.T) {
 		conds:   []cond{running, {ConditionReady, "False", ReasonUnknownTarget}},
 		message: `does not serve kind "Deploymnet" in "apps/v1"`,
 	}, {
-		name:      "a scalable kind the operator may not grant: nothing is provisioned, the rule to add is named",
-		cpa:       func(c *cpav1.CustomPodAutoscaler) { c.Spec.ScaleTargetRef = autoscalingv1.CrossVersionObjectReference{APIVersion: "example.com/v1", Kind: "Widget", Name: "w"} },
+		name: "a scalable kind the operator may not grant: nothing is provisioned, the rule to add is named",
+		cpa: func(c *cpav1.CustomPodAutoscaler) {
+			c.Spec.ScaleTargetRef = autoscalingv1.CrossVersionObjectReference{APIVersion: "example.com/v1", Kind: "Widget", Name: "w"}
+		},
 		intercept: forbidEscalation("widgets"),
 		objects:   targetOnly,
 		conds:     []cond{running, {ConditionReady, "False", ReasonNotGranted}},
@@ -380,8 +386,10 @@ func TestReconcile(t *testing.T) {
 		conds:   []cond{running, {ConditionReady, "False", ReasonNotOwned}},
 		message: "is controlled by CustomPodAutoscaler other",
 	}, {
-		name:    "a template spec field this operator does not know is passed to the API server",
-		cpa:     func(c *cpav1.CustomPodAutoscaler) { c.Spec.Template.Spec.Raw = []byte(`{"futureField":true,"containers":[{"name":"a","image":"b"}]}`) },
+		name: "a template spec field this operator does not know is passed to the API server",
+		cpa: func(c *cpav1.CustomPodAutoscaler) {
+			c.Spec.Template.Spec.Raw = []byte(`{"futureField":true,"containers":[{"name":"a","image":"b"}]}`)
+		},
 		objects: provisionedObjects,
 		conds:   []cond{running, {ConditionReady, "False", ReasonStarting}},
 	}, {
@@ -403,14 +411,18 @@ func TestReconcile(t *testing.T) {
 		conds:   []cond{running, {ConditionReady, "False", ReasonInvalidSpec}},
 		message: `spec.template.metadata: json: unknown field "lables"`,
 	}, {
-		name:    "a bad pause annotation",
-		cpa:     func(c *cpav1.CustomPodAutoscaler) { c.Annotations = map[string]string{cpav1.PausedReplicasAnnotation: "three"} },
+		name: "a bad pause annotation",
+		cpa: func(c *cpav1.CustomPodAutoscaler) {
+			c.Annotations = map[string]string{cpav1.PausedReplicasAnnotation: "three"}
+		},
 		objects: targetOnly,
 		conds:   []cond{{ConditionPaused, "False", ReasonInvalidSpec}, {ConditionReady, "False", ReasonInvalidSpec}},
 		message: `paused-replicas="three"`,
 	}, {
 		name: "pause: the autoscaler is stopped first, the target is not yet held",
-		cpa:  func(c *cpav1.CustomPodAutoscaler) { c.Annotations = map[string]string{cpav1.PausedReplicasAnnotation: "2"} },
+		cpa: func(c *cpav1.CustomPodAutoscaler) {
+			c.Annotations = map[string]string{cpav1.PausedReplicasAnnotation: "2"}
+		},
 		existing: func(cpa *cpav1.CustomPodAutoscaler) []client.Object {
 			running := cpa.DeepCopy()
 			running.Annotations = nil
@@ -421,7 +433,9 @@ func TestReconcile(t *testing.T) {
 		message: "waiting for the autoscaler's pods to stop before holding the target at 2 replicas",
 	}, {
 		name: "pause: once the autoscaler is stopped the target is held",
-		cpa:  func(c *cpav1.CustomPodAutoscaler) { c.Annotations = map[string]string{cpav1.PausedReplicasAnnotation: "2"} },
+		cpa: func(c *cpav1.CustomPodAutoscaler) {
+			c.Annotations = map[string]string{cpav1.PausedReplicasAnnotation: "2"}
+		},
 		existing: func(cpa *cpav1.CustomPodAutoscaler) []client.Object {
 			return []client.Object{availableDeployment(t, cpa, true)}
 		},
