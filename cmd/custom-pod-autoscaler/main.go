@@ -209,7 +209,7 @@ func serve(ctx context.Context, cfg *config.Config, opts *options, log *slog.Log
 		return err
 	}
 
-	w := target.NewWatcher(*cfg.ScaleTargetRef, cfg.Namespace, target.Clients{Kube: kc, Dynamic: dc, Scales: scales, Mapper: mapper})
+	w := target.NewWatcher(*cfg.ScaleTargetRef, cfg.Namespace, target.Clients{Kube: kc, Dynamic: dc, Scales: scales, Mapper: mapper}, target.Options{Logger: log})
 	if err := w.Start(ctx); err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"sync"
 	"time"
@@ -23,15 +24,14 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/dynamic/dynamicinformer"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/scale"
-	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/clock"
 )
 
 // Snapshot is the target as the autoscaler sees it at the start of a cycle.
@@ -45,6 +45,9 @@ type Snapshot struct {
 }
 
 // Watcher watches one scale target and its pods.
+//
+// No lock is held while waiting on the API server, and every wait is bounded: a cycle
+// that cannot get what it needs fails with an error naming it, and the next one retries.
 type Watcher struct {
 	ref       autoscalingv2.CrossVersionObjectReference
 	namespace string
@@ -52,9 +55,12 @@ type Watcher struct {
 	dynamic   dynamic.Interface
 	scales    scale.ScalesGetter
 	mapper    meta.RESTMapper
+	clock     clock.Clock
+	log       *slog.Logger
+	timeout   time.Duration
 
-	gvr      schema.GroupVersionResource
-	informer cache.SharedIndexInformer
+	gvr    schema.GroupVersionResource
+	target *source
 
 	mu        sync.Mutex
 	lastScale *autoscalingv1.Scale
@@ -69,16 +75,42 @@ type Clients struct {
 	Mapper  meta.RESTMapper
 }
 
-// NewWatcher returns a Watcher for the target ref in namespace; call Start before use.
-func NewWatcher(ref autoscalingv2.CrossVersionObjectReference, namespace string, c Clients) *Watcher {
-	return &Watcher{ref: ref, namespace: namespace, kube: c.Kube, dynamic: c.Dynamic, scales: c.Scales, mapper: c.Mapper}
+// Options tune a Watcher; the zero value is the default.
+type Options struct {
+	// Clock times the bounded waits; default the real clock.
+	Clock clock.Clock
+	// Logger gets the warning about a refused watch; default discards.
+	Logger *slog.Logger
+	// Timeout bounds each wait on the API server during a cycle: one request, or a
+	// watch's first list. Default DefaultTimeout.
+	Timeout time.Duration
 }
 
-// syncTimeout bounds the wait for a watch cache's first list.
-const syncTimeout = time.Minute
+// DefaultTimeout bounds each wait on the API server during a cycle.
+const DefaultTimeout = 30 * time.Second
+
+// startTimeout bounds the wait for the target's first list at start.
+const startTimeout = time.Minute
+
+// NewWatcher returns a Watcher for the target ref in namespace; call Start before use.
+func NewWatcher(ref autoscalingv2.CrossVersionObjectReference, namespace string, c Clients, o Options) *Watcher {
+	w := &Watcher{ref: ref, namespace: namespace, kube: c.Kube, dynamic: c.Dynamic, scales: c.Scales, mapper: c.Mapper,
+		clock: o.Clock, log: o.Logger, timeout: o.Timeout}
+	if w.clock == nil {
+		w.clock = clock.RealClock{}
+	}
+	if w.log == nil {
+		w.log = slog.New(slog.DiscardHandler)
+	}
+	if w.timeout <= 0 {
+		w.timeout = DefaultTimeout
+	}
+	return w
+}
 
 // Start resolves the target's resource, starts watching it and waits (at most a minute)
-// for the first list. The watch lasts until ctx is done.
+// for the first list; a refused list is an error at once. The watch lasts until ctx is
+// done.
 func (w *Watcher) Start(ctx context.Context) error {
 	gv, err := schema.ParseGroupVersion(w.ref.APIVersion)
 	if err != nil {
@@ -92,18 +124,27 @@ func (w *Watcher) Start(ctx context.Context) error {
 		return fmt.Errorf("scaleTargetRef: %s %s is not namespaced", w.ref.APIVersion, w.ref.Kind)
 	}
 	w.gvr = mapping.Resource
-	tweak := func(o *metav1.ListOptions) {
-		o.FieldSelector = fields.OneTermEqualSelector("metadata.name", w.ref.Name).String()
+	byName := fields.OneTermEqualSelector("metadata.name", w.ref.Name).String()
+	res := w.dynamic.Resource(w.gvr).Namespace(w.namespace)
+	w.target = newSource(w.gvr.GroupResource(), w.namespace, listWatch{
+		list: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = byName
+			return res.List(ctx, o)
+		},
+		watch: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = byName
+			return res.Watch(ctx, o)
+		},
+		client: w.dynamic,
+	}, &unstructured.Unstructured{}, w.clock, w.log, w.timeout)
+	if err := w.target.run(ctx); err != nil {
+		return fmt.Errorf("watching %s: %w", w.describe(), err)
 	}
-	w.informer = dynamicinformer.NewFilteredDynamicInformer(w.dynamic, w.gvr, w.namespace, 0, cache.Indexers{}, tweak).Informer()
-	if err := w.informer.SetTransform(stripManagedFields); err != nil {
-		return fmt.Errorf("watching the target: %w", err)
-	}
-	go w.informer.RunWithContext(ctx)
-	waitCtx, cancel := context.WithTimeout(ctx, syncTimeout)
-	defer cancel()
-	if !cache.WaitForCacheSync(waitCtx.Done(), w.informer.HasSynced) {
-		return fmt.Errorf("watching %s: no first list within %s: %w", w.describe(), syncTimeout, waitCtx.Err())
+	err = w.target.waitSynced(ctx, startTimeout)
+	if err != nil && !errors.Is(err, errWatchDenied) {
+		// A refused watch is not fatal: the first cycle switches to listing.
+		w.target.shutdown()
+		return fmt.Errorf("watching %s: %w", w.describe(), err)
 	}
 	return nil
 }
@@ -115,16 +156,18 @@ func (w *Watcher) describe() string {
 // Snapshot returns the target and its current scale. It reads the /scale subresource
 // only when the target changed since the last read.
 func (w *Watcher) Snapshot(ctx context.Context) (*Snapshot, error) {
-	item, exists, err := w.informer.GetStore().GetByKey(w.namespace + "/" + w.ref.Name)
+	items, err := w.target.items(ctx, w.timeout)
 	if err != nil {
-		return nil, fmt.Errorf("reading %s from the watch cache: %w", w.describe(), err)
+		return nil, fmt.Errorf("reading %s: %w", w.describe(), err)
 	}
-	if !exists {
+	var obj *unstructured.Unstructured
+	for _, it := range items {
+		if u, ok := it.(*unstructured.Unstructured); ok && u.GetName() == w.ref.Name && u.GetNamespace() == w.namespace {
+			obj = u
+		}
+	}
+	if obj == nil {
 		return nil, fmt.Errorf("scale target %s not found", w.describe())
-	}
-	obj, ok := item.(*unstructured.Unstructured)
-	if !ok {
-		return nil, fmt.Errorf("watch cache holds %T for %s", item, w.describe())
 	}
 	sc, err := w.scale(ctx, obj.GetResourceVersion())
 	if err != nil {
@@ -135,27 +178,44 @@ func (w *Watcher) Snapshot(ctx context.Context) (*Snapshot, error) {
 
 func (w *Watcher) scale(ctx context.Context, resourceVersion string) (*autoscalingv1.Scale, error) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.lastScale != nil && w.lastScale.ResourceVersion == resourceVersion {
-		return w.lastScale, nil
+	last := w.lastScale
+	w.mu.Unlock()
+	if last != nil && last.ResourceVersion == resourceVersion {
+		return last, nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, w.timeout)
+	defer cancel()
 	sc, err := w.scales.Scales(w.namespace).Get(ctx, w.gvr.GroupResource(), w.ref.Name, metav1.GetOptions{})
 	if err != nil {
-		if apierrors.IsNotFound(err) {
+		switch {
+		case isDenied(err):
+			return nil, denied(err, "get", w.scaleResource(), w.namespace)
+		case apierrors.IsNotFound(err):
 			return nil, fmt.Errorf("reading the /scale subresource of %s: not found (does %s have a scale subresource?): %w", w.describe(), w.gvr.Resource, err)
 		}
 		return nil, fmt.Errorf("reading the /scale subresource of %s: %w", w.describe(), err)
 	}
+	w.mu.Lock()
 	w.lastScale = sc
+	w.mu.Unlock()
 	return sc, nil
+}
+
+// scaleResource names the /scale subresource in permission errors, as RBAC rules do.
+func (w *Watcher) scaleResource() schema.GroupResource {
+	gr := w.gvr.GroupResource()
+	gr.Resource += "/scale"
+	return gr
 }
 
 // SetReplicas patches the target's /scale subresource to n replicas.
 func (w *Watcher) SetReplicas(ctx context.Context, n int32) error {
 	patch := fmt.Appendf(nil, `[{"op":"replace","path":"/spec/replicas","value":%d}]`, n)
+	ctx, cancel := context.WithTimeout(ctx, w.timeout)
+	defer cancel()
 	sc, err := w.scales.Scales(w.namespace).Patch(ctx, w.gvr, w.ref.Name, types.JSONPatchType, patch, metav1.PatchOptions{})
 	if err != nil {
-		return fmt.Errorf("scaling %s to %d replicas: %w", w.describe(), n, err)
+		return fmt.Errorf("scaling %s to %d replicas: %w", w.describe(), n, denied(err, "patch", w.scaleResource(), w.namespace))
 	}
 	w.mu.Lock()
 	w.lastScale = sc
@@ -165,7 +225,9 @@ func (w *Watcher) SetReplicas(ctx context.Context, n int32) error {
 
 // Pods returns the target's pods that are neither terminating nor finished, sorted by
 // name, from a watch cache of the pods matching selector. The cache is started on
-// first use and restarted when the selector changes.
+// first use and restarted when the selector changes. The wait for its first list is
+// bounded (Options.Timeout, and ctx); a refused list fails at once and the next call
+// starts a new watch, so a permission granted meanwhile is used at once.
 func (w *Watcher) Pods(ctx context.Context, selector string) ([]*corev1.Pod, error) {
 	if selector == "" {
 		return nil, fmt.Errorf("the /scale subresource of %s reports no pod selector", w.describe())
@@ -178,9 +240,19 @@ func (w *Watcher) Pods(ctx context.Context, selector string) ([]*corev1.Pod, err
 	if err != nil {
 		return nil, err
 	}
-	all, err := pc.lister.Pods(w.namespace).List(sel)
+	items, err := pc.src.items(ctx, w.timeout)
 	if err != nil {
-		return nil, fmt.Errorf("listing pods of %s from the watch cache: %w", w.describe(), err)
+		var perr *PermissionError
+		if errors.As(err, &perr) {
+			w.dropPods(pc)
+		}
+		return nil, fmt.Errorf("pods of %s: %w", w.describe(), err)
+	}
+	all := make([]*corev1.Pod, 0, len(items))
+	for _, it := range items {
+		if p, ok := it.(*corev1.Pod); ok && p.Namespace == w.namespace && sel.Matches(labels.Set(p.Labels)) {
+			all = append(all, p)
+		}
 	}
 	return Active(all), nil
 }
@@ -200,12 +272,11 @@ func Active(pods []*corev1.Pod) []*corev1.Pod {
 
 type podCache struct {
 	selector string
-	lister   corelisters.PodLister
-	stop     func()
+	src      *source
 }
 
-var errStopped = errors.New("pod watch stopped")
-
+// podCacheFor returns the pod watch for selector, starting it if needed. It does not
+// wait for the watch's first list: the caller does, without the lock.
 func (w *Watcher) podCacheFor(ctx context.Context, selector string) (*podCache, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -213,29 +284,37 @@ func (w *Watcher) podCacheFor(ctx context.Context, selector string) (*podCache, 
 		return w.pods, nil
 	}
 	if w.pods != nil {
-		w.pods.stop()
+		w.pods.src.shutdown()
 		w.pods = nil
 	}
-	factory := informers.NewSharedInformerFactoryWithOptions(w.kube, 0,
-		informers.WithNamespace(w.namespace),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = selector }),
-		informers.WithTransform(stripManagedFields),
-	)
-	informer := factory.Core().V1().Pods().Informer()
+	pods := w.kube.CoreV1().Pods(w.namespace)
+	src := newSource(corev1.Resource("pods"), w.namespace, listWatch{
+		list: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.LabelSelector = selector
+			return pods.List(ctx, o)
+		},
+		watch: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.LabelSelector = selector
+			return pods.Watch(ctx, o)
+		},
+		client: w.kube,
+	}, &corev1.Pod{}, w.clock, w.log, w.timeout)
 	// The pod watch lives as long as the watcher, not the cycle that started it.
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	factory.Start(runCtx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), informer.HasSynced) {
-		cancel()
-		factory.Shutdown()
-		err := ctx.Err()
-		if err == nil {
-			err = errStopped
-		}
+	if err := src.run(context.WithoutCancel(ctx)); err != nil {
 		return nil, fmt.Errorf("watching pods of %s: %w", w.describe(), err)
 	}
-	w.pods = &podCache{selector: selector, lister: factory.Core().V1().Pods().Lister(), stop: func() { cancel(); factory.Shutdown() }}
+	w.pods = &podCache{selector: selector, src: src}
 	return w.pods, nil
+}
+
+// dropPods stops the pod watch pc if it is still the current one.
+func (w *Watcher) dropPods(pc *podCache) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	pc.src.shutdown()
+	if w.pods == pc {
+		w.pods = nil
+	}
 }
 
 // Stop stops the pod watch; the target watch stops with the context given to Start.
@@ -243,7 +322,7 @@ func (w *Watcher) Stop() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.pods != nil {
-		w.pods.stop()
+		w.pods.src.shutdown()
 		w.pods = nil
 	}
 }

@@ -37,6 +37,8 @@ type fixture struct {
 	w        *Watcher
 	dyn      *dynamicfake.FakeDynamicClient
 	kube     *kubefake.Clientset
+	scales   *scalefake.FakeScaleClient
+	mapper   meta.RESTMapper
 	mu       sync.Mutex
 	gets     int
 	patches  []string
@@ -76,9 +78,15 @@ func newFixture(t *testing.T, objects ...runtime.Object) *fixture {
 	mapper := meta.NewDefaultRESTMapper(nil)
 	mapper.AddSpecific(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}, deployments,
 		deployments.GroupVersion().WithResource("deployment"), meta.RESTScopeNamespace)
-	ref := autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "app"}
-	f.w = NewWatcher(ref, "ns", Clients{Kube: f.kube, Dynamic: f.dyn, Scales: scales, Mapper: mapper})
+	f.scales, f.mapper = scales, mapper
+	f.withOptions(Options{})
 	return f
+}
+
+// withOptions replaces the fixture's watcher by one with opts.
+func (f *fixture) withOptions(opts Options) {
+	ref := autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "app"}
+	f.w = NewWatcher(ref, "ns", Clients{Kube: f.kube, Dynamic: f.dyn, Scales: f.scales, Mapper: f.mapper}, opts)
 }
 
 func (f *fixture) scaleGets() int {
