@@ -73,44 +73,10 @@ func Parse(data []byte, environ []string) (*Config, error) {
 	}
 	stripNulls(root)
 
-	configType := reflect.TypeFor[Config]()
 	file := &schemaChecker{}
-	file.object(root, configType, "")
+	file.object(root, reflect.TypeFor[Config](), "")
+	fromEnv := file.applyEnv(root, environMap(environ))
 	problems, rejected, warnings := file.problems, file.rejected, file.warnings
-
-	env := environMap(environ)
-	fromEnv := map[string]bool{}
-	for _, f := range jsonFields(configType) {
-		text, ok := env[f.name]
-		if !ok {
-			continue
-		}
-		fromEnv[f.name] = true
-		var v any = text
-		if f.typ.Kind() != reflect.String {
-			v, err = parseDocument([]byte(text))
-			if err == nil && v == nil {
-				err = fmt.Errorf("empty; unset it or give a value")
-			}
-			if err != nil {
-				problems = append(problems, Problem{
-					Field:  f.name,
-					Value:  strconv.Quote(clip.String(text, 100)),
-					Detail: fmt.Sprintf("environment variable %s is not valid YAML or JSON: %v", f.name, err),
-				})
-				rejected = append(rejected, f.name)
-				continue
-			}
-			stripNulls(v)
-		}
-		sc := &schemaChecker{note: " (from environment variable " + f.name + ")"}
-		v, ok = sc.check(v, f.typ, f.name)
-		problems, rejected = append(problems, sc.problems...), append(rejected, sc.rejected...)
-		warnings = append(warnings, sc.warnings...)
-		if ok {
-			merge(root, f.name, v)
-		}
-	}
 
 	for _, nm := range (&Config{}).Methods() {
 		if m, ok := root[nm.Key].(map[string]any); ok {
@@ -149,6 +115,45 @@ func Parse(data []byte, environ []string) (*Config, error) {
 	}
 	cfg.Warnings = warnings
 	return cfg, nil
+}
+
+// applyEnv merges into root the environment variables named like a top-level key, each
+// checked like the file (its problems and warnings are s's, noting the variable), and
+// returns which keys they set.
+func (s *schemaChecker) applyEnv(root map[string]any, env map[string]string) map[string]bool {
+	fromEnv := map[string]bool{}
+	for _, f := range jsonFields(reflect.TypeFor[Config]()) {
+		text, ok := env[f.name]
+		if !ok {
+			continue
+		}
+		fromEnv[f.name] = true
+		var v any = text
+		if f.typ.Kind() != reflect.String {
+			var err error
+			v, err = parseDocument([]byte(text))
+			if err == nil && v == nil {
+				err = fmt.Errorf("empty; unset it or give a value")
+			}
+			if err != nil {
+				s.problems = append(s.problems, Problem{
+					Field:  f.name,
+					Value:  strconv.Quote(clip.String(text, 100)),
+					Detail: fmt.Sprintf("environment variable %s is not valid YAML or JSON: %v", f.name, err),
+				})
+				s.rejected = append(s.rejected, f.name)
+				continue
+			}
+			stripNulls(v)
+		}
+		s.note = " (from environment variable " + f.name + ")"
+		v, ok = s.check(v, f.typ, f.name)
+		if ok {
+			merge(root, f.name, v)
+		}
+	}
+	s.note = ""
+	return fromEnv
 }
 
 // parseDocument decodes YAML or JSON (JSON is YAML) into maps, slices, strings,

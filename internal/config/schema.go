@@ -122,27 +122,8 @@ func (s *schemaChecker) check(v any, t reflect.Type, path string) (any, bool) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if pt := reflect.PointerTo(t); pt.Implements(reflect.TypeFor[json.Unmarshaler]()) {
-		raw, err := json.Marshal(v)
-		if err == nil {
-			err = json.Unmarshal(raw, reflect.New(t).Interface())
-		}
-		if err != nil {
-			s.reject(path, v, "invalid value: "+err.Error())
-			return nil, false
-		}
-		return v, true
-	} else if pt.Implements(reflect.TypeFor[encoding.TextUnmarshaler]()) {
-		str, ok := v.(string)
-		if !ok {
-			s.typeError(path, v, "a string")
-			return nil, false
-		}
-		if err := reflect.New(t).Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(str)); err != nil {
-			s.reject(path, v, "invalid value: "+err.Error())
-			return nil, false
-		}
-		return v, true
+	if nv, ok, handled := s.checkSelfDecoding(v, t, path); handled {
+		return nv, ok
 	}
 
 	switch t.Kind() {
@@ -155,51 +136,9 @@ func (s *schemaChecker) check(v any, t reflect.Type, path string) (any, bool) {
 		s.object(m, t, path)
 		return m, true
 	case reflect.Map:
-		m, ok := v.(map[string]any)
-		if !ok {
-			s.typeError(path, v, "an object")
-			return nil, false
-		}
-		for _, k := range sortedKeys(m) {
-			kp := path + "[" + k + "]"
-			if t.Key().Kind() != reflect.String {
-				s.reject(kp, nil, "unsupported key") // no such map in the configuration types
-				delete(m, k)
-				continue
-			}
-			if nv, ok := s.check(m[k], t.Elem(), kp); ok {
-				m[k] = nv
-			} else {
-				delete(m, k)
-			}
-		}
-		return m, true
+		return s.checkMap(v, t, path)
 	case reflect.Slice, reflect.Array:
-		if t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8 {
-			str, ok := v.(string)
-			if !ok {
-				s.typeError(path, v, "a base64 string")
-				return nil, false
-			}
-			if _, err := base64.StdEncoding.DecodeString(str); err != nil {
-				s.reject(path, v, "invalid base64: "+err.Error())
-				return nil, false
-			}
-			return v, true
-		}
-		a, ok := v.([]any)
-		if !ok {
-			s.typeError(path, v, "a list")
-			return nil, false
-		}
-		for i := range a {
-			if nv, ok := s.check(a[i], t.Elem(), path+"["+strconv.Itoa(i)+"]"); ok {
-				a[i] = nv
-			} else {
-				a[i] = nil
-			}
-		}
-		return a, true
+		return s.checkList(v, t, path)
 	case reflect.String:
 		switch x := v.(type) {
 		case string:
@@ -236,6 +175,88 @@ func (s *schemaChecker) check(v any, t reflect.Type, path string) (any, bool) {
 	}
 	s.reject(path, v, "unsupported type "+t.String())
 	return nil, false
+}
+
+// checkSelfDecoding hands v to the decoder of a type that decodes itself
+// (json.Unmarshaler, encoding.TextUnmarshaler); handled is false for other types.
+func (s *schemaChecker) checkSelfDecoding(v any, t reflect.Type, path string) (nv any, ok, handled bool) {
+	pt := reflect.PointerTo(t)
+	switch {
+	case pt.Implements(reflect.TypeFor[json.Unmarshaler]()):
+		raw, err := json.Marshal(v)
+		if err == nil {
+			err = json.Unmarshal(raw, reflect.New(t).Interface())
+		}
+		if err != nil {
+			s.reject(path, v, "invalid value: "+err.Error())
+			return nil, false, true
+		}
+		return v, true, true
+	case pt.Implements(reflect.TypeFor[encoding.TextUnmarshaler]()):
+		str, isStr := v.(string)
+		if !isStr {
+			s.typeError(path, v, "a string")
+			return nil, false, true
+		}
+		if err := reflect.New(t).Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(str)); err != nil {
+			s.reject(path, v, "invalid value: "+err.Error())
+			return nil, false, true
+		}
+		return v, true, true
+	}
+	return nil, false, false
+}
+
+// checkMap checks a map with string keys; a bad entry is removed.
+func (s *schemaChecker) checkMap(v any, t reflect.Type, path string) (any, bool) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		s.typeError(path, v, "an object")
+		return nil, false
+	}
+	for _, k := range sortedKeys(m) {
+		kp := path + "[" + k + "]"
+		if t.Key().Kind() != reflect.String {
+			s.reject(kp, nil, "unsupported key") // no such map in the configuration types
+			delete(m, k)
+			continue
+		}
+		if nv, ok := s.check(m[k], t.Elem(), kp); ok {
+			m[k] = nv
+		} else {
+			delete(m, k)
+		}
+	}
+	return m, true
+}
+
+// checkList checks a list (or, for []byte, a base64 string); a bad element becomes null.
+func (s *schemaChecker) checkList(v any, t reflect.Type, path string) (any, bool) {
+	if t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8 {
+		str, ok := v.(string)
+		if !ok {
+			s.typeError(path, v, "a base64 string")
+			return nil, false
+		}
+		if _, err := base64.StdEncoding.DecodeString(str); err != nil {
+			s.reject(path, v, "invalid base64: "+err.Error())
+			return nil, false
+		}
+		return v, true
+	}
+	a, ok := v.([]any)
+	if !ok {
+		s.typeError(path, v, "a list")
+		return nil, false
+	}
+	for i := range a {
+		if nv, ok := s.check(a[i], t.Elem(), path+"["+strconv.Itoa(i)+"]"); ok {
+			a[i] = nv
+		} else {
+			a[i] = nil
+		}
+	}
+	return a, true
 }
 
 // object checks the keys of m against struct type t: known keys in declaration order,

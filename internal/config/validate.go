@@ -113,21 +113,7 @@ func (v *validator) config(c *Config) {
 		v.add("", nil, "no configuration")
 		return
 	}
-	if ref := c.ScaleTargetRef; ref == nil {
-		v.add("scaleTargetRef", nil, "required: the resource to scale (apiVersion, kind, name)")
-	} else {
-		if ref.Kind == "" {
-			v.add("scaleTargetRef.kind", nil, "required")
-		}
-		if ref.Name == "" {
-			v.add("scaleTargetRef.name", nil, "required")
-		}
-		if ref.APIVersion == "" {
-			v.add("scaleTargetRef.apiVersion", nil, "required, e.g. apps/v1")
-		} else if _, err := schema.ParseGroupVersion(ref.APIVersion); err != nil {
-			v.add("scaleTargetRef.apiVersion", ref.APIVersion, "not an apiVersion (group/version, or version for the core group)")
-		}
-	}
+	v.scaleTargetRef(c.ScaleTargetRef)
 	if c.Namespace == "" {
 		v.add("namespace", nil, "required")
 	} else if len(validation.IsDNS1123Label(c.Namespace)) > 0 {
@@ -168,28 +154,53 @@ func (v *validator) config(c *Config) {
 	}
 	v.seconds("downscaleStabilization", int64(c.DownscaleStabilization))
 
-	if a := c.APIConfig; a == nil {
-		v.add("apiConfig", nil, "required")
-	} else if a.Enabled {
-		if a.Port < 1 || a.Port > 65535 {
-			v.add("apiConfig.port", a.Port, "must be between 1 and 65535 while the API is enabled")
-		}
-		if a.UseHTTPS {
-			if a.CertFile == "" {
-				v.add("apiConfig.certFile", nil, "required when useHTTPS is true")
-			}
-			if a.KeyFile == "" {
-				v.add("apiConfig.keyFile", nil, "required when useHTTPS is true")
-			}
-		}
-		v.millis("apiConfig.requestTimeout", int64(a.RequestTimeout))
-	}
+	v.apiConfig(c.APIConfig)
 
 	for i := range c.KubernetesMetricSpecs {
 		v.metricSpec(fmt.Sprintf("kubernetesMetricSpecs[%d]", i), &c.KubernetesMetricSpecs[i])
 	}
 	v.seconds("initialReadinessDelay", c.InitialReadinessDelay)
 	v.seconds("cpuInitializationPeriod", c.CPUInitializationPeriod)
+}
+
+func (v *validator) scaleTargetRef(ref *autoscalingv2.CrossVersionObjectReference) {
+	if ref == nil {
+		v.add("scaleTargetRef", nil, "required: the resource to scale (apiVersion, kind, name)")
+		return
+	}
+	if ref.Kind == "" {
+		v.add("scaleTargetRef.kind", nil, "required")
+	}
+	if ref.Name == "" {
+		v.add("scaleTargetRef.name", nil, "required")
+	}
+	if ref.APIVersion == "" {
+		v.add("scaleTargetRef.apiVersion", nil, "required, e.g. apps/v1")
+	} else if _, err := schema.ParseGroupVersion(ref.APIVersion); err != nil {
+		v.add("scaleTargetRef.apiVersion", ref.APIVersion, "not an apiVersion (group/version, or version for the core group)")
+	}
+}
+
+func (v *validator) apiConfig(a *APIConfig) {
+	if a == nil {
+		v.add("apiConfig", nil, "required")
+		return
+	}
+	if !a.Enabled {
+		return
+	}
+	if a.Port < 1 || a.Port > 65535 {
+		v.add("apiConfig.port", a.Port, "must be between 1 and 65535 while the API is enabled")
+	}
+	if a.UseHTTPS {
+		if a.CertFile == "" {
+			v.add("apiConfig.certFile", nil, "required when useHTTPS is true")
+		}
+		if a.KeyFile == "" {
+			v.add("apiConfig.keyFile", nil, "required when useHTTPS is true")
+		}
+	}
+	v.millis("apiConfig.requestTimeout", int64(a.RequestTimeout))
 }
 
 // Durations in the configuration must fit a time.Duration once converted.

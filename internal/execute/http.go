@@ -84,7 +84,17 @@ func NewHTTP(m *config.Method, opts Options) (*HTTP, error) {
 		c.log.Warn("http method has TLS settings but a plain http URL; they are not used", slog.String("url", u.Redacted()))
 	}
 
-	conns := opts.MaxConnsPerHost
+	if h.transport, err = newTransport(opts.MaxConnsPerHost, tlsConfig); err != nil {
+		return nil, err
+	}
+	// No client-wide timeout: each call's context carries the method's timeout.
+	h.client = &http.Client{Transport: h.transport}
+	return h, nil
+}
+
+// newTransport is the connection pool of one HTTP runner: at most conns connections per
+// host (0 means DefaultMaxConnsPerHost), open and idle.
+func newTransport(conns int, tlsConfig *tls.Config) (*http.Transport, error) {
 	switch {
 	case conns < 0:
 		return nil, fmt.Errorf("maximum connections per host must not be negative, got %d", conns)
@@ -92,7 +102,7 @@ func NewHTTP(m *config.Method, opts Options) (*HTTP, error) {
 		conns = DefaultMaxConnsPerHost
 	}
 	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
-	h.transport = &http.Transport{
+	return &http.Transport{
 		Proxy:                  http.ProxyFromEnvironment,
 		DialContext:            dialer.DialContext,
 		ForceAttemptHTTP2:      true,
@@ -104,10 +114,7 @@ func NewHTTP(m *config.Method, opts Options) (*HTTP, error) {
 		IdleConnTimeout:        90 * time.Second,
 		ExpectContinueTimeout:  time.Second,
 		MaxResponseHeaderBytes: 1 << 20,
-	}
-	// No client-wide timeout: each call's context carries the method's timeout.
-	h.client = &http.Client{Transport: h.transport}
-	return h, nil
+	}, nil
 }
 
 // loadTLS builds the client TLS configuration: TLS 1.2 or later, the CA from caCert

@@ -111,33 +111,10 @@ func (s *Shell) run(ctx context.Context, input []byte) ([]byte, *capBuffer, erro
 	timer := time.AfterFunc(s.timeout, func() { cancel(errTimerFired) })
 	defer timer.Stop()
 
-	inR, inW, err := os.Pipe()
+	cmd, inW, outR, errR, err := s.start(runCtx, path)
 	if err != nil {
-		return nil, nil, newRunError(fmt.Sprintf("shell command %q: creating pipe: %v", s.display, err), err)
+		return nil, nil, err
 	}
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		closeAll(inR, inW)
-		return nil, nil, newRunError(fmt.Sprintf("shell command %q: creating pipe: %v", s.display, err), err)
-	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		closeAll(inR, inW, outR, outW)
-		return nil, nil, newRunError(fmt.Sprintf("shell command %q: creating pipe: %v", s.display, err), err)
-	}
-
-	// The pipes are ours (*os.File), so exec starts no copying goroutines and Wait
-	// returns as soon as the command exits; leftovers are dealt with below.
-	cmd := exec.CommandContext(runCtx, path, s.args...)
-	cmd.Args[0] = s.argv0
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
-	setProcessGroup(cmd)
-	cmd.Cancel = func() error { return killProcessGroup(cmd.Process) }
-	if err := cmd.Start(); err != nil {
-		closeAll(inR, inW, outR, outW, errR, errW)
-		return nil, nil, s.startError(err)
-	}
-	closeAll(inR, outW, errW)
 
 	var (
 		wg       sync.WaitGroup
@@ -170,38 +147,83 @@ func (s *Shell) run(ctx context.Context, input []byte) ([]byte, *capBuffer, erro
 	_ = inW.SetWriteDeadline(deadline)
 	wg.Wait()
 	closeAll(outR, errR)
-
-	switch {
-	case over:
+	if over {
 		return nil, &stderr, newRunError(fmt.Sprintf("shell command %q: output exceeds %d bytes (process group killed)", s.display, s.maxOut), ErrOutputTooLarge)
+	}
+	if err := s.outcome(ctx, runCtx, &stderr, waitErr, readErr, writeErr); err != nil {
+		return nil, &stderr, err
+	}
+	return out, &stderr, nil
+}
+
+// start starts the command in its own process group, its standard streams on pipes, and
+// returns it with the parent's ends: standard input to write, output and error to read.
+func (s *Shell) start(ctx context.Context, path string) (cmd *exec.Cmd, inW, outR, errR *os.File, err error) {
+	pipeErr := func(err error) error {
+		return newRunError(fmt.Sprintf("shell command %q: creating pipe: %v", s.display, err), err)
+	}
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		return nil, nil, nil, nil, pipeErr(err)
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		closeAll(inR, inW)
+		return nil, nil, nil, nil, pipeErr(err)
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		closeAll(inR, inW, outR, outW)
+		return nil, nil, nil, nil, pipeErr(err)
+	}
+	// The pipes are ours (*os.File), so exec starts no copying goroutines and Wait
+	// returns as soon as the command exits; leftovers are dealt with by run.
+	cmd = exec.CommandContext(ctx, path, s.args...)
+	cmd.Args[0] = s.argv0
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
+	setProcessGroup(cmd)
+	cmd.Cancel = func() error { return killProcessGroup(cmd.Process) }
+	if err := cmd.Start(); err != nil {
+		closeAll(inR, inW, outR, outW, errR, errW)
+		return nil, nil, nil, nil, s.startError(err)
+	}
+	closeAll(inR, outW, errW)
+	return cmd, inW, outR, errR, nil
+}
+
+// outcome turns how a finished command went into Run's error, nil for success: the
+// command's exit (status, signal), the reason its group was killed (timeout, the
+// caller's context), or a pipe that failed.
+func (s *Shell) outcome(ctx, runCtx context.Context, stderr *capBuffer, waitErr, readErr, writeErr error) error {
+	switch {
 	case waitErr == nil && readErr == nil:
 		// A command may exit without reading all its input: a broken pipe is not an error.
 		if writeErr != nil && !errors.Is(writeErr, syscall.EPIPE) && !errors.Is(writeErr, os.ErrDeadlineExceeded) {
-			return nil, &stderr, newRunError(fmt.Sprintf("shell command %q: writing standard input: %v", s.display, writeErr), writeErr)
+			return newRunError(fmt.Sprintf("shell command %q: writing standard input: %v", s.display, writeErr), writeErr)
 		}
-		return out, &stderr, nil
+		return nil
 	case runCtx.Err() != nil && waitErr != nil:
 		cause := context.Cause(runCtx)
 		if cause == errTimerFired {
-			return nil, &stderr, newRunError(fmt.Sprintf("shell command %q timed out after %s (process group killed)%s", s.display, s.timeout, stderrSuffix(&stderr)), ErrTimeout)
+			return newRunError(fmt.Sprintf("shell command %q timed out after %s (process group killed)%s", s.display, s.timeout, stderrSuffix(stderr)), ErrTimeout)
 		}
-		return nil, &stderr, newRunError(fmt.Sprintf("shell command %q interrupted (process group killed): %v", s.display, cause), ctx.Err(), cause)
+		return newRunError(fmt.Sprintf("shell command %q interrupted (process group killed): %v", s.display, cause), ctx.Err(), cause)
 	}
 	var exitErr *exec.ExitError
 	if errors.As(waitErr, &exitErr) {
 		if ws, ok := exitErr.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return nil, &stderr, newRunError(fmt.Sprintf("shell command %q was killed by signal %d (%s)%s", s.display, int(ws.Signal()), ws.Signal(), stderrSuffix(&stderr)), exitErr)
+			return newRunError(fmt.Sprintf("shell command %q was killed by signal %d (%s)%s", s.display, int(ws.Signal()), ws.Signal(), stderrSuffix(stderr)), exitErr)
 		}
-		return nil, &stderr, newRunError(fmt.Sprintf("shell command %q exited with status %d%s", s.display, exitErr.ExitCode(), stderrSuffix(&stderr)), exitErr)
+		return newRunError(fmt.Sprintf("shell command %q exited with status %d%s", s.display, exitErr.ExitCode(), stderrSuffix(stderr)), exitErr)
 	}
 	if waitErr != nil {
-		return nil, &stderr, newRunError(fmt.Sprintf("shell command %q: %v", s.display, waitErr), waitErr)
+		return newRunError(fmt.Sprintf("shell command %q: %v", s.display, waitErr), waitErr)
 	}
 	if errors.Is(readErr, os.ErrDeadlineExceeded) {
 		// Exited 0, but standard output stayed open: a process that left the process group holds it.
-		return nil, &stderr, newRunError(fmt.Sprintf("shell command %q exited but its standard output was not closed within %s (held by a process outside its process group?)", s.display, pipeGrace), readErr)
+		return newRunError(fmt.Sprintf("shell command %q exited but its standard output was not closed within %s (held by a process outside its process group?)", s.display, pipeGrace), readErr)
 	}
-	return nil, &stderr, newRunError(fmt.Sprintf("shell command %q: reading standard output: %v", s.display, readErr), readErr)
+	return newRunError(fmt.Sprintf("shell command %q: reading standard output: %v", s.display, readErr), readErr)
 }
 
 // startError explains a command that could not be started, naming the entrypoint.
