@@ -254,3 +254,29 @@ func waitEvent(t *testing.T, e *testEnv, name, typ, reason string, opLog *syncBu
 		return false, fmt.Sprintf("no %s %s event about %s; seen %v\noperator:\n%s", typ, reason, name, seen, opLog.String())
 	})
 }
+
+// The template's spec reaches the API server as written, so a field the operator's own
+// API version does not know is not dropped; the server's strict validation refuses a
+// misspelt one, and the resource says which.
+func TestOperatorTemplateIsValidatedByTheAPIServer(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, 2*time.Minute)
+	opLog := startOperator(t, e.ns, installNamespaced(t, e))
+	createGuideDeployment(t, e)
+	manifest := `apiVersion: custompodautoscaler.com/v1
+kind: CustomPodAutoscaler
+metadata: {name: misspelt}
+spec:
+  template:
+    spec:
+      containers: [{name: cpa, image: python-custom-autoscaler:latest, imagePolicy: Always}]
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: hello-kubernetes}
+`
+	if out, err := kubectl(t, manifest, "apply", "-n", e.ns, "-f", "-"); err != nil {
+		t.Fatalf("kubectl apply: %v\n%s", err, out)
+	}
+	waitCondition(t, e, "misspelt", "Ready", "False", "InvalidSpec", `unknown field "spec.template.spec.containers[0].imagePolicy"`, opLog)
+	if _, err := e.c.Client.AppsV1().Deployments(e.ns).Get(e.ctx, "misspelt", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("a Deployment was created from a misspelt template (or could not be read: %v)", err)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -227,8 +228,17 @@ func TestOperatorProvisionsAndRunsTheGuide(t *testing.T) {
 		}
 		return false, fmt.Sprintf("no Scaled event from the runtime; its events: %v", seen)
 	})
+	// The printer columns, compared field by field (the spacing is kubectl's business).
 	out, err := kubectl(t, "", "get", "cpa", "-n", e.ns, name)
-	if err != nil || !strings.Contains(out, "hello-kubernetes   3         3         True") {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	fields := func(i int) []string {
+		if i >= len(lines) || len(strings.Fields(lines[i])) < 5 {
+			return nil
+		}
+		return strings.Fields(lines[i])[:5]
+	}
+	if err != nil || len(lines) != 2 || !slices.Equal(fields(0), []string{"NAME", "TARGET", "CURRENT", "DESIRED", "READY"}) ||
+		!slices.Equal(fields(1), []string{name, "hello-kubernetes", "3", "3", "True"}) {
 		t.Errorf("kubectl get cpa: %v\n%s", err, out)
 	}
 	p.stop()
