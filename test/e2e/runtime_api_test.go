@@ -3,12 +3,22 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // apiResponse is one REST API answer.
@@ -183,5 +193,227 @@ func TestRuntimeRESTAPI(t *testing.T) {
 		if rt := jstr(c.JSON, "runType"); !strings.HasPrefix(rt, "api") {
 			t.Errorf("%s got runType %q", c.Stage, rt)
 		}
+	}
+}
+
+// apiCallAs is apiCall with "Authorization: Bearer token" (none when token is "").
+func (p *cpa) apiCallAs(token, method, path string) (apiResponse, error) {
+	req, err := http.NewRequest(method, p.apiURL+path, nil)
+	if err != nil {
+		return apiResponse{}, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := (&http.Client{Timeout: 20 * time.Second}).Do(req)
+	if err != nil {
+		return apiResponse{}, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return apiResponse{}, err
+	}
+	return apiResponse{Code: resp.StatusCode, Header: resp.Header, Body: string(body)}, nil
+}
+
+// With apiConfig.auth, the REST API checks every request against the real API server:
+// a TokenReview of the bearer token, then a SubjectAccessReview of get on
+// custompodautoscalers/metrics or create on custompodautoscalers/evaluation for the
+// CustomPodAutoscaler named by CPA_NAME. ServiceAccount tokens from the TokenRequest API;
+// a Role grants one of them metrics only.
+func TestRuntimeRESTAPIAuth(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, 2*time.Minute)
+	get := e.deployment(t, "web", 1)
+	kc := e.c.Client
+
+	const cpaName = "web-autoscaler"
+	token := func(sa string) string {
+		t.Helper()
+		if _, err := kc.CoreV1().ServiceAccounts(e.ns).Create(e.ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: sa}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		exp := int64(600)
+		tr, err := kc.CoreV1().ServiceAccounts(e.ns).CreateToken(e.ctx, sa, &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &exp}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr.Status.Token
+	}
+	reader, nobody := token("reader"), token("nobody")
+	if _, err := kc.RbacV1().Roles(e.ns).Create(e.ctx, &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: "autoscaler-metrics"},
+		Rules: []rbacv1.PolicyRule{{
+			APIGroups: []string{"custompodautoscaler.com"}, Resources: []string{"custompodautoscalers/metrics"},
+			ResourceNames: []string{cpaName}, Verbs: []string{"get"},
+		}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kc.RbacV1().RoleBindings(e.ns).Create(e.ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "autoscaler-metrics"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "autoscaler-metrics"},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "reader", Namespace: e.ns}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	r := newRecorder(t)
+	metric := r.script("metric", `printf 3`)
+	evaluate := r.script("evaluate", `printf '{"targetReplicas": 4}'`)
+	const century = int64(100 * 365 * 24 * time.Hour / time.Millisecond)
+	port := freePort(t)
+	p := startCPA(t, cpaSpec{Namespace: e.ns, Target: deploymentRef("web"),
+		Env: map[string]string{
+			"apiConfig": fmt.Sprintf(`{"enabled":true,"host":"127.0.0.1","port":%d,"auth":{"enabled":true}}`, port),
+			"CPA_NAME":  cpaName,
+		},
+		Config: jsonConfig(t, map[string]any{
+			"runMode": "per-resource", "interval": 600000, "startTime": century,
+			"metric": shellMethod(metric, 0), "evaluate": shellMethod(evaluate, 0),
+		})})
+	p.apiURL = fmt.Sprintf("http://127.0.0.1:%d/api/v1", port)
+	if l := p.waitMsg(15*time.Second, 1, "REST API listening")[0]; l["auth"] != true {
+		t.Errorf("listening line %v: want auth true", l)
+	}
+
+	call := func(token, method, path string) apiResponse {
+		t.Helper()
+		resp, err := p.apiCallAs(token, method, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	forbidden := func(user, verb, sub string) string {
+		return fmt.Sprintf(`Forbidden: user \"system:serviceaccount:%s:%s\" cannot %s resource \"custompodautoscalers/%s\" in API group \"custompodautoscaler.com\", name \"%s\", in namespace \"%s\"`, e.ns, user, verb, sub, cpaName, e.ns)
+	}
+	for _, tc := range []struct {
+		name, token, method, path string
+		code                      int
+		body                      string // a part of it
+	}{
+		{"no token", "", "GET", "/metrics", 401, `{"message":"Unauthorized: the request needs a bearer token (Authorization: Bearer \u003ctoken\u003e)","code":401}`},
+		{"not a token", "not-a-token", "GET", "/metrics", 401, `{"message":"Unauthorized: the bearer token is not valid","code":401}`},
+		{"no grant", nobody, "GET", "/metrics", 403, forbidden("nobody", "get", "metrics")},
+		{"granted metrics", reader, "GET", "/metrics", 200, `[{"resource":"web","value":"3"}]`},
+		{"granted metrics, dry run", reader, "GET", "/metrics?dry_run=true", 200, `[{"resource":"web","value":"3"}]`},
+		{"not granted evaluation", reader, "POST", "/evaluation?dry_run=true", 403, forbidden("reader", "create", "evaluation")},
+		{"not granted scaling", reader, "POST", "/evaluation", 403, forbidden("reader", "create", "evaluation")},
+	} {
+		resp := call(tc.token, tc.method, tc.path)
+		if resp.Code != tc.code || !strings.Contains(resp.Body, tc.body) {
+			t.Errorf("%s: %s %s = %d %s, want %d with %s", tc.name, tc.method, tc.path, resp.Code, resp.Body, tc.code, tc.body)
+		}
+		if tc.code == 401 && resp.Header.Get("WWW-Authenticate") == "" {
+			t.Errorf("%s: 401 without WWW-Authenticate", tc.name)
+		}
+	}
+	if n := len(r.calls("evaluate")); n != 0 {
+		t.Errorf("refused requests ran evaluate %d times", n)
+	}
+	if n := len(r.calls("metric")); n != 2 {
+		t.Errorf("metric ran %d times, want 2 (the two granted requests only)", n)
+	}
+	p.keepReplicas(e.ctx, time.Second, get, 1)
+}
+
+// The REST API is bounded on a real runtime: with perPodConcurrency 2, ten parallel
+// GET /metrics over 3 Running pods never run more than 2 metric processes at once (each
+// process leaves a mark while it runs and records how many it saw); requests beyond the
+// 8 in flight get 429; a client that disconnects during a scaling evaluation abandons the
+// cycle, which is logged as such and not as a failure, and frees its place.
+func TestRuntimeRESTAPIBounds(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, 2*time.Minute)
+	e.deployment(t, "web", 3)
+	podNames(e, t, "app=web", 3)
+
+	r := newRecorder(t)
+	running, seen := r.file("running"), r.file("seen")
+	for _, d := range []string{running, seen} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hold := r.file("hold") // while it exists, metric processes wait (for the disconnect case)
+	metric := r.script("metric", fmt.Sprintf(`touch %[1]s/$$; ls %[1]s | wc -l > %[2]s/$$; sleep 0.2; while [ -e %[3]s ]; do sleep 0.05; done; rm %[1]s/$$; printf 1`,
+		shQuote(running), shQuote(seen), shQuote(hold)))
+	evaluate := r.script("evaluate", `printf '{"targetReplicas": 3}'`)
+	const century = int64(100 * 365 * 24 * time.Hour / time.Millisecond)
+	p := startCPA(t, cpaSpec{Namespace: e.ns, Target: deploymentRef("web"), API: true, Config: jsonConfig(t, map[string]any{
+		"runMode": "per-pod", "perPodConcurrency": 2, "interval": 600000, "startTime": century,
+		"metric": shellMethod(metric, 60000), "evaluate": shellMethod(evaluate, 0),
+	})})
+	p.waitMsg(15*time.Second, 1, "REST API listening")
+
+	codes := make(chan int, 10)
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Go(func() {
+			resp, err := p.apiCall(http.MethodGet, "/metrics")
+			if err != nil {
+				t.Error(err)
+				codes <- 0
+				return
+			}
+			if resp.Code == 200 && strings.Count(resp.Body, `"value":"1"`) != 3 {
+				t.Errorf("GET /metrics = %s", resp.Body)
+			}
+			codes <- resp.Code
+		})
+	}
+	wg.Wait()
+	close(codes)
+	counts := map[int]int{}
+	for c := range codes {
+		counts[c]++
+	}
+	if counts[200]+counts[429] != 10 || counts[200] < 8 {
+		t.Errorf("status codes %v, want at least 8 × 200 (the requests in flight) and the rest 429", counts)
+	}
+	marks, err := os.ReadDir(seen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(marks) != 3*counts[200] {
+		t.Errorf("%d metric processes ran, want %d (3 pods × %d answered requests)", len(marks), 3*counts[200], counts[200])
+	}
+	for _, m := range marks {
+		b, _ := os.ReadFile(filepath.Join(seen, m.Name()))
+		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err != nil || n > 2 {
+			t.Errorf("a metric process saw %q running at once, want at most perPodConcurrency 2", strings.TrimSpace(string(b)))
+		}
+	}
+
+	// A client that goes away during a scaling evaluation: the cycle is abandoned (its
+	// processes stopped), not failed, and the next request gets in.
+	r.set("hold", "")
+	ctx, cancel := context.WithCancel(e.ctx)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, p.apiURL+"/evaluation", nil)
+	done := make(chan error, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	p.eventually(30*time.Second, func() (bool, string) {
+		entries, _ := os.ReadDir(running)
+		return len(entries) > 0, "a metric process of the evaluation to start"
+	})
+	cancel()
+	<-done
+	p.waitMsg(30*time.Second, 1, "cycle abandoned: its caller went away or the runtime is stopping; target not scaled")
+	if err := os.Remove(hold); err != nil {
+		t.Fatal(err)
+	}
+	if l := p.logsWithMsg("cycle failed; target not scaled"); len(l) != 0 {
+		t.Errorf("a disconnected client was logged as a failed cycle: %v", l)
+	}
+	if resp := p.api(t, http.MethodGet, "/metrics"); resp.Code != 200 {
+		t.Errorf("GET /metrics after the disconnect = %d %s", resp.Code, resp.Body)
 	}
 }
