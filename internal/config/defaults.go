@@ -16,8 +16,8 @@ const (
 	DefaultCPUInitializationPeriod = 300   // seconds
 
 	// DefaultAPIHost is loopback, where the original listened on 0.0.0.0: the API can
-	// change replicas and has no authentication, so it is not open to the network
-	// unless the configuration says so.
+	// change replicas and authenticates nobody unless apiConfig.auth says so, so it is
+	// not open to the network unless the configuration says so.
 	DefaultAPIHost = "127.0.0.1"
 )
 
