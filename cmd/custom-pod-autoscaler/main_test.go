@@ -32,6 +32,7 @@ evaluate: {type: shell, shell: {entrypoint: /bin/sh, command: [`+evaluate+`]}}
 	}
 	good := cfg(metric)
 	bad := writeFile(t, dir, "bad.yaml", "metrc: {}\nminReplicas: 5\nmaxReplicas: 2\n")
+	otherCase := writeFile(t, dir, "case.yaml", strings.Replace(readFile(t, good), "runMode:", "runmode:", 1))
 	target := writeFile(t, dir, "deploy.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec: {replicas: 1}\n")
 
 	tests := []struct {
@@ -53,6 +54,8 @@ evaluate: {type: shell, shell: {entrypoint: /bin/sh, command: [`+evaluate+`]}}
 		{name: "check valid config", args: []string{"--config", good, "--check-config"}, stdout: []string{"configuration is valid"}},
 		{name: "invalid config lists every problem", args: []string{"--config", bad, "--check-config"}, code: 2,
 			stderr: []string{`unknown field "metrc" (did you mean "metric"?)`, "minReplicas", "evaluate", "scaleTargetRef"}},
+		{name: "keys in another case work, with a warning", args: []string{"--config", otherCase, "--check-config"},
+			stdout: []string{"configuration is valid"}, stderr: []string{`warning: runmode: key "runmode" taken as "runMode"`, `write it "runMode"`}},
 		{name: "run once", args: []string{"--config", good, "--run-once", "--target", target}, stdout: []string{
 			"=== metric", `"runType": "scaler"`, "=== evaluate", `"value": "4\n"`, "current replicas: 1, target replicas: 4",
 			"would scale Deployment web from 1 to 4 replicas (run-once never scales)"}},
@@ -81,4 +84,13 @@ evaluate: {type: shell, shell: {entrypoint: /bin/sh, command: [`+evaluate+`]}}
 			}
 		})
 	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
