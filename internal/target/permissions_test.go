@@ -97,12 +97,18 @@ func podNames(pods []*corev1.Pod) string {
 // permission is granted the next call succeeds.
 func TestPodsListForbidden(t *testing.T) {
 	f := newFixture(t, deployment("app", "1", nil))
-	f.withOptions(Options{Timeout: time.Hour}) // a refused list must not wait for the timeout
+	var logs syncBuffer
+	// A refused list must not wait for the timeout.
+	f.withOptions(Options{Timeout: time.Hour, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	ctx := startWatcher(t, f)
 	f.createPod(t, "a")
+	// No rule for pods at all: list and watch are refused.
 	deny := &switchable{err: forbidden("list", "pods")}
 	deny.on.Store(true)
 	f.kube.PrependReactor("list", "pods", deny.react)
+	denyWatch := &switchable{err: forbidden("watch", "pods")}
+	denyWatch.on.Store(true)
+	f.kube.PrependWatchReactor("pods", denyWatch.watch)
 
 	_, err := within(t, "Pods with list forbidden", func() ([]*corev1.Pod, error) { return f.w.Pods(ctx, "app=app") })
 	var perr *PermissionError
@@ -123,12 +129,22 @@ func TestPodsListForbidden(t *testing.T) {
 		t.Errorf("the second call did not ask the API server again")
 	}
 
+	if strings.Contains(logs.String(), "refused to watch") {
+		t.Errorf("a refused list and watch logged the list-only warning:\n%s", logs.String())
+	}
+
 	// The permission is granted: the next call lists and watches.
 	deny.on.Store(false)
+	denyWatch.on.Store(false)
 	pods, err := within(t, "Pods after the grant", func() ([]*corev1.Pod, error) { return f.w.Pods(ctx, "app=app") })
 	if err != nil || podNames(pods) != "a" {
 		t.Fatalf("after the grant: pods %q, error %v", podNames(pods), err)
 	}
+	f.createPod(t, "b")
+	waitFor(t, "the watch to deliver a new pod", func() bool {
+		pods, err := f.w.Pods(ctx, "app=app")
+		return err == nil && podNames(pods) == "a,b"
+	})
 }
 
 // While the pod watch waits for its first list, nothing else is blocked: the target's

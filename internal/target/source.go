@@ -73,17 +73,19 @@ type source struct {
 	clock     clock.Clock
 	log       *slog.Logger
 	timeout   time.Duration // bounds each direct list
+	// listOnly is told, after a list succeeded, that the watch was refused.
+	listOnly func(watchErr error)
 
-	mu        sync.Mutex
-	listErr   error         // the last list's error; nil after a successful list
-	watchErr  error         // the watch the API server refused, if it did
-	polling   bool          // the informer is stopped; every use lists
-	changed   chan struct{} // closed (and replaced) when listErr or watchErr change
-	warnedFor string        // the watch error already logged
+	mu       sync.Mutex
+	listErr  error         // the last list's error; nil after a successful list
+	watchErr error         // the watch the API server refused, if it did
+	polling  bool          // the informer is stopped; every use lists
+	told     bool          // listOnly was called
+	changed  chan struct{} // closed (and replaced) when listErr or watchErr change
 }
 
-func newSource(gr schema.GroupResource, namespace string, lw listWatch, example runtime.Object, clk clock.Clock, log *slog.Logger, timeout time.Duration) *source {
-	s := &source{gr: gr, namespace: namespace, lw: lw, clock: clk, log: log, timeout: timeout, changed: make(chan struct{})}
+func newSource(gr schema.GroupResource, namespace string, lw listWatch, example runtime.Object, clk clock.Clock, log *slog.Logger, timeout time.Duration, listOnly func(error)) *source {
+	s := &source{gr: gr, namespace: namespace, lw: lw, clock: clk, log: log, timeout: timeout, listOnly: listOnly, changed: make(chan struct{})}
 	s.informer = cache.NewSharedIndexInformerWithOptions(
 		cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
 			ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
@@ -202,12 +204,12 @@ func (s *source) notSynced(why string, listErr error) error {
 // at most timeout for that), or from a list made now when the watch is refused.
 func (s *source) items(ctx context.Context, timeout time.Duration) ([]any, error) {
 	if _, _, polling, _ := s.state(); polling {
-		return s.listNow(ctx)
+		return s.poll(ctx)
 	}
 	err := s.waitSynced(ctx, timeout)
 	if errors.Is(err, errWatchDenied) {
 		s.startPolling()
-		return s.listNow(ctx)
+		return s.poll(ctx)
 	}
 	if err != nil {
 		return nil, err
@@ -216,7 +218,7 @@ func (s *source) items(ctx context.Context, timeout time.Duration) ([]any, error
 	// being updated, so it must not be trusted.
 	if listErr, watchErr, _, _ := s.state(); watchErr != nil {
 		s.startPolling()
-		return s.listNow(ctx)
+		return s.poll(ctx)
 	} else if listErr != nil && isDenied(listErr) {
 		return nil, denied(listErr, "list", s.gr, s.namespace)
 	}
@@ -224,21 +226,32 @@ func (s *source) items(ctx context.Context, timeout time.Duration) ([]any, error
 }
 
 // startPolling stops the informer, whose reflector would otherwise list again and again
-// for a watch that is refused, and says once why every use now lists.
+// for a watch that is refused.
 func (s *source) startPolling() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.polling {
-		return
+	if !s.polling {
+		s.polling = true
+		s.shutdown()
 	}
-	s.polling = true
-	s.shutdown()
-	msg := s.watchErr.Error()
-	if s.warnedFor != msg {
-		s.warnedFor = msg
-		s.log.Warn(fmt.Sprintf("the API server refused to watch %s; listing them at every use instead, one more API request each time (allow \"watch\" on %q and restart to use a watch cache)", s.gr, s.gr),
-			"resource", s.gr.String(), "namespace", s.namespace, "error", msg)
+}
+
+// poll lists now, and tells listOnly the first time that works: only then is the
+// access list-only (a refused watch may come with a refused list).
+func (s *source) poll(ctx context.Context) ([]any, error) {
+	items, err := s.listNow(ctx)
+	if err != nil {
+		return nil, err
 	}
+	s.mu.Lock()
+	tell := !s.told && s.listOnly != nil
+	s.told = true
+	watchErr := s.watchErr
+	s.mu.Unlock()
+	if tell {
+		s.listOnly(watchErr)
+	}
+	return items, nil
 }
 
 // listNow lists the source's objects with one bounded request.

@@ -65,6 +65,7 @@ type Watcher struct {
 	mu        sync.Mutex
 	lastScale *autoscalingv1.Scale
 	pods      *podCache
+	warned    map[schema.GroupResource]bool // list-only access already logged
 }
 
 // Clients are what a Watcher needs to reach the API server.
@@ -136,7 +137,7 @@ func (w *Watcher) Start(ctx context.Context) error {
 			return res.Watch(ctx, o)
 		},
 		client: w.dynamic,
-	}, &unstructured.Unstructured{}, w.clock, w.log, w.timeout)
+	}, &unstructured.Unstructured{}, w.clock, w.log, w.timeout, w.warnListOnly(w.gvr.GroupResource()))
 	if err := w.target.run(ctx); err != nil {
 		return fmt.Errorf("watching %s: %w", w.describe(), err)
 	}
@@ -298,13 +299,32 @@ func (w *Watcher) podCacheFor(ctx context.Context, selector string) (*podCache, 
 			return pods.Watch(ctx, o)
 		},
 		client: w.kube,
-	}, &corev1.Pod{}, w.clock, w.log, w.timeout)
+	}, &corev1.Pod{}, w.clock, w.log, w.timeout, w.warnListOnly(corev1.Resource("pods")))
 	// The pod watch lives as long as the watcher, not the cycle that started it.
 	if err := src.run(context.WithoutCancel(ctx)); err != nil {
 		return nil, fmt.Errorf("watching pods of %s: %w", w.describe(), err)
 	}
 	w.pods = &podCache{selector: selector, src: src}
 	return w.pods, nil
+}
+
+// warnListOnly returns the function a source calls when it lists because the watch was
+// refused: it warns once per resource for the watcher's life (pod watches are restarted).
+func (w *Watcher) warnListOnly(gr schema.GroupResource) func(error) {
+	return func(watchErr error) {
+		w.mu.Lock()
+		seen := w.warned[gr]
+		if w.warned == nil {
+			w.warned = map[schema.GroupResource]bool{}
+		}
+		w.warned[gr] = true
+		w.mu.Unlock()
+		if seen {
+			return
+		}
+		w.log.Warn(fmt.Sprintf("the API server refused to watch %s; listing them every cycle instead, one more API request each cycle (allow \"watch\" on %q and restart the runtime to use a watch cache)", gr, gr.Resource),
+			"resource", gr.String(), "namespace", w.namespace, "error", watchErr)
+	}
 }
 
 // dropPods stops the pod watch pc if it is still the current one.
