@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
@@ -20,7 +21,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/discovery/cached/memory"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -62,7 +65,7 @@ func (d *fakeDiscovery) ServerResourcesForGroupVersion(gv string) (*metav1.APIRe
 		"example.com/v1": {"widgets", "widgets/scale"},
 	}[gv]
 	if names == nil {
-		return nil, apierrors.NewNotFound(schema.GroupResource{}, gv)
+		return nil, memory.ErrCacheNotFound
 	}
 	l := &metav1.APIResourceList{GroupVersion: gv}
 	for _, n := range names {
@@ -647,5 +650,47 @@ func TestDeletingResourceIsLeftToGarbageCollection(t *testing.T) {
 	e.reconcile(cpa.Name)
 	if len(e.writes) != 0 {
 		t.Errorf("reconciling a resource being deleted wrote %v", e.writes)
+	}
+}
+
+// staleDiscovery knows a group version only after it was invalidated: a CRD installed
+// after the cache was filled.
+type staleDiscovery struct {
+	fakeDiscovery
+	fresh bool
+}
+
+func (d *staleDiscovery) ServerResourcesForGroupVersion(gv string) (*metav1.APIResourceList, error) {
+	if gv == "example.com/v1" && !d.fresh {
+		return nil, memory.ErrCacheNotFound
+	}
+	return d.fakeDiscovery.ServerResourcesForGroupVersion(gv)
+}
+
+func (d *staleDiscovery) Invalidate() { d.fresh = true; d.invalidated++ }
+
+// A kind the discovery cache does not know yet is looked up again, at most every
+// rediscoverEvery, before it is refused.
+func TestScaleDiscoveryIsReadAgainOnAMiss(t *testing.T) {
+	clk := clocktesting.NewFakePassiveClock(time.Unix(1000, 0))
+	d := &staleDiscovery{}
+	r := &Reconciler{Discovery: d, Clock: clk}
+	widgets := schema.GroupVersionResource{Group: "example.com", Version: "v1", Resource: "widgets"}
+	if ok, err := r.hasScale(widgets); !ok || err != nil || d.invalidated != 1 {
+		t.Fatalf("a kind added since the cache was filled: hasScale %v, %v after %d invalidations; want true after 1", ok, err, d.invalidated)
+	}
+	secrets := schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
+	for range 3 {
+		if ok, err := r.hasScale(secrets); ok || err != nil {
+			t.Fatalf("secrets: hasScale %v, %v", ok, err)
+		}
+	}
+	if d.invalidated != 1 {
+		t.Errorf("misses within %s invalidated discovery %d times in all, want once", rediscoverEvery, d.invalidated)
+	}
+	clk.SetTime(clk.Now().Add(rediscoverEvery))
+	r.hasScale(secrets)
+	if d.invalidated != 2 {
+		t.Errorf("a miss %s later did not read discovery again", rediscoverEvery)
 	}
 }

@@ -2,6 +2,7 @@ package operator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -91,7 +92,8 @@ func (r *Reconciler) hasScale(gvr schema.GroupVersionResource) (bool, error) {
 	find := func() (bool, error) {
 		list, err := r.Discovery.ServerResourcesForGroupVersion(gvr.GroupVersion().String())
 		if err != nil {
-			if apierrors.IsNotFound(err) {
+			// Not served, or not in the cache (a group version added since it was filled).
+			if apierrors.IsNotFound(err) || errors.Is(err, memory.ErrCacheNotFound) {
 				return false, nil
 			}
 			return false, err
