@@ -230,12 +230,18 @@ func Serve(ctx context.Context, api *config.APIConfig, h http.Handler, log *slog
 
 // ServeListener is Serve on an open listener.
 func ServeListener(ctx context.Context, ln net.Listener, api *config.APIConfig, h http.Handler, log *slog.Logger, shutdownGrace time.Duration) error {
+	requestTimeout := time.Duration(api.RequestTimeout) * time.Millisecond
+	if requestTimeout <= 0 {
+		requestTimeout = DefaultRequestTimeout
+	}
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
-		// The API's requests have no body worth reading slowly; their write deadline is
-		// set per request (Options.RequestTimeout).
-		ReadTimeout:    30 * time.Second,
+		// The API's requests have no body worth reading slowly.
+		ReadTimeout: 30 * time.Second,
+		// Every response, even a 404, is written within the request timeout; the handler
+		// sets the same deadline per request, from the time it admits it.
+		WriteTimeout:   requestTimeout + writeGrace,
 		IdleTimeout:    2 * time.Minute,
 		MaxHeaderBytes: 64 << 10,
 		BaseContext:    func(net.Listener) context.Context { return ctx },
