@@ -321,32 +321,27 @@ func statusReporter(ctx context.Context, cfg *config.Config, kc kubernetes.Inter
 	}
 	// Events about the resource: scales and (changed) failures. The broadcaster batches
 	// and rate-limits them; it stops with ctx.
-	var recorder events.EventRecorder
-	if obj := rep.Object(); obj != nil {
+	var recorder cpastatus.EventRecorder
+	if rep.Object() != nil {
 		b := events.NewBroadcaster(&events.EventSinkImpl{Interface: kc.EventsV1()})
 		b.StartRecordingToSink(ctx.Done())
 		recorder = b.NewRecorder(eventScheme(), "custom-pod-autoscaler")
 	}
-	target := cfg.ScaleTargetRef.Kind + "/" + cfg.ScaleTargetRef.Name
-	prevErr := ""
+	opts := cpastatus.ObserverOptions{
+		Reporter: rep, Events: recorder, Logger: log,
+		Target:      cfg.ScaleTargetRef.Kind + "/" + cfg.ScaleTargetRef.Name,
+		MinReplicas: cfg.MinReplicas, MaxReplicas: cfg.MaxReplicas,
+	}
+	if cfg.DownscaleStabilization > 0 {
+		opts.History = decider.History
+	}
+	ob := cpastatus.NewObserver(opts)
 	return func(ctx context.Context, res *autoscaler.Result, cycleErr error) {
-		c := cpastatus.Cycle{Err: cycleErr, KeepTrail: cfg.DownscaleStabilization > 0, History: decider.History()}
+		c := cpastatus.Cycle{Err: cycleErr}
 		if res != nil {
 			c.Metrics, c.Decision, c.Scaled = len(res.Metrics), res.Decision, res.Scaled
-			if d := res.Decision; d != nil && !d.Disabled {
-				c.Limited = d.Evaluated < cfg.MinReplicas || d.Evaluated > cfg.MaxReplicas
-			}
 		}
-		if _, err := rep.Report(ctx, c); err != nil {
-			log.Warn("status not written", "customPodAutoscaler", name, "error", err)
-		}
-		if ev, ok := cpastatus.EventFor(c, target, prevErr); ok && recorder != nil {
-			recorder.Eventf(rep.Object(), nil, ev.Type, ev.Reason, ev.Action, "%s", ev.Note)
-		}
-		prevErr = ""
-		if cycleErr != nil {
-			prevErr = cycleErr.Error()
-		}
+		ob.Observe(ctx, c)
 	}, nil
 }
 
