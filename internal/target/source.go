@@ -152,10 +152,17 @@ func (s *source) recordWatchDenied(err error) {
 	s.changed = make(chan struct{})
 }
 
-func (s *source) state() (listErr, watchErr error, polling bool, changed <-chan struct{}) {
+// sourceState is a consistent copy of what a source's requests reported.
+type sourceState struct {
+	listErr, watchErr error
+	polling           bool
+	changed           <-chan struct{}
+}
+
+func (s *source) state() sourceState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.listErr, s.watchErr, s.polling, s.changed
+	return sourceState{s.listErr, s.watchErr, s.polling, s.changed}
 }
 
 // errWatchDenied ends a wait: the source lists from now on.
@@ -169,12 +176,12 @@ func (s *source) waitSynced(ctx context.Context, timeout time.Duration) error {
 	timer := s.clock.NewTimer(timeout)
 	defer timer.Stop()
 	for {
-		listErr, watchErr, _, changed := s.state()
+		st := s.state()
 		switch {
-		case watchErr != nil:
+		case st.watchErr != nil:
 			return errWatchDenied
-		case listErr != nil && isDenied(listErr):
-			return denied(listErr, "list", s.gr, s.namespace)
+		case st.listErr != nil && isDenied(st.listErr):
+			return denied(st.listErr, "list", s.gr, s.namespace)
 		}
 		select {
 		case <-synced:
@@ -184,11 +191,11 @@ func (s *source) waitSynced(ctx context.Context, timeout time.Duration) error {
 		select {
 		case <-synced:
 			return nil
-		case <-changed:
+		case <-st.changed:
 		case <-ctx.Done():
-			return s.notSynced(fmt.Sprintf("gave up: %v", context.Cause(ctx)), listErr)
+			return s.notSynced(fmt.Sprintf("gave up: %v", context.Cause(ctx)), st.listErr)
 		case <-timer.C():
-			return s.notSynced(fmt.Sprintf("no answer within %s", timeout), listErr)
+			return s.notSynced(fmt.Sprintf("no answer within %s", timeout), st.listErr)
 		}
 	}
 }
@@ -203,7 +210,7 @@ func (s *source) notSynced(why string, listErr error) error {
 // items returns the source's objects: from the watch cache once it has synced (waiting
 // at most timeout for that), or from a list made now when the watch is refused.
 func (s *source) items(ctx context.Context, timeout time.Duration) ([]any, error) {
-	if _, _, polling, _ := s.state(); polling {
+	if s.state().polling {
 		return s.poll(ctx)
 	}
 	err := s.waitSynced(ctx, timeout)
@@ -216,11 +223,11 @@ func (s *source) items(ctx context.Context, timeout time.Duration) ([]any, error
 	}
 	// A list refused after the first one (the permission was revoked): the cache stops
 	// being updated, so it must not be trusted.
-	if listErr, watchErr, _, _ := s.state(); watchErr != nil {
+	if st := s.state(); st.watchErr != nil {
 		s.startPolling()
 		return s.poll(ctx)
-	} else if listErr != nil && isDenied(listErr) {
-		return nil, denied(listErr, "list", s.gr, s.namespace)
+	} else if st.listErr != nil && isDenied(st.listErr) {
+		return nil, denied(st.listErr, "list", s.gr, s.namespace)
 	}
 	return s.informer.GetStore().List(), nil
 }
