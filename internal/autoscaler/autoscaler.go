@@ -142,6 +142,9 @@ func PerPodConcurrency(cfg *config.Config) int {
 	return config.DefaultPerPodConcurrency(cfg.Metric)
 }
 
+// reportTimeout bounds OnCycle (the status write and event).
+const reportTimeout = 10 * time.Second
+
 // Result is what one cycle found and did.
 type Result struct {
 	Metrics    []*metric.ResourceMetric
@@ -210,7 +213,11 @@ func (a *Autoscaler) cycle(ctx context.Context, runType string, dryRun bool) (*R
 	abandoned := err != nil && ctx.Err() != nil
 	a.logSummary(attrs, dryRun, abandoned, res, err)
 	if !dryRun && !abandoned && a.onCycle != nil {
-		a.onCycle(ctx, res, err)
+		// A cycle that scaled is reported even if its API client leaves right after:
+		// the report gets its own bounded context.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reportTimeout)
+		a.onCycle(rctx, res, err)
+		cancel()
 	}
 	return res, err
 }

@@ -177,3 +177,31 @@ func TestScaleWaitEndsWithTheContext(t *testing.T) {
 type runnerFunc func(ctx context.Context, input []byte) ([]byte, error)
 
 func (f runnerFunc) Run(ctx context.Context, input []byte) ([]byte, error) { return f(ctx, input) }
+
+// A cycle that scaled is reported with a live context even when its caller's ends just
+// after (an API client that leaves once the target is scaled): the status must say so.
+func TestScaledCycleReportedAfterCallerLeaves(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var reportErr error
+	reported := 0
+	tgt := &fakeTarget{replicas: 1}
+	a, err := New(testConfig(config.RunModePerResource), Options{
+		Target: tgt,
+		Stages: Stages{
+			Metric: constant("1"),
+			// The caller goes away once the evaluation is in; the cycle still scales.
+			Evaluate: runnerFunc(func(context.Context, []byte) ([]byte, error) { cancel(); return []byte(`{"targetReplicas": 3}`), nil }),
+		},
+		OnCycle: func(ctx context.Context, _ *Result, _ error) { reported++; reportErr = ctx.Err() },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Evaluate(ctx, config.RunTypeAPI, false); err != nil {
+		t.Fatal(err)
+	}
+	if len(tgt.scaledTo) != 1 || reported != 1 || reportErr != nil {
+		t.Fatalf("scaled %v, reported %d times with context error %v; want one report with a live context", tgt.scaledTo, reported, reportErr)
+	}
+}
