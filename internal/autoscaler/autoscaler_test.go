@@ -339,7 +339,7 @@ func TestRunAlignsAndNeverOverlaps(t *testing.T) {
 
 	waitTimer := func() {
 		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
+		deadline := time.Now().Add(30 * time.Second) // generous: a busy machine is slow, a hang is forever
 		for !clk.HasWaiters() {
 			if time.Now().After(deadline) {
 				t.Fatal("loop never waited on the clock")
@@ -349,8 +349,9 @@ func TestRunAlignsAndNeverOverlaps(t *testing.T) {
 	}
 	waitTimer()
 	clk.Step(749 * time.Millisecond) // 1_000_999: not yet aligned
-	time.Sleep(10 * time.Millisecond)
-	if calls.Load() != 0 {
+	// The fake clock fires due timers within Step: a loop still waiting on its timer has
+	// not started a cycle, and cannot start one later without another Step.
+	if !clk.HasWaiters() || calls.Load() != 0 {
 		t.Fatal("cycle ran before the startTime alignment")
 	}
 	clk.Step(time.Millisecond) // 1_001_000
@@ -359,7 +360,11 @@ func TestRunAlignsAndNeverOverlaps(t *testing.T) {
 		t.Fatalf("calls = %d after the aligned start, want 1", calls.Load())
 	}
 	clk.Step(time.Second) // second cycle starts and blocks
+	deadline := time.Now().Add(30 * time.Second)
 	for calls.Load() != 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the second cycle never started")
+		}
 		time.Sleep(time.Millisecond)
 	}
 	clk.Step(3500 * time.Millisecond) // it overruns 3.5 intervals

@@ -95,7 +95,8 @@ func newSource(gr schema.GroupResource, namespace string, lw listWatch, example 
 			},
 			WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 				w, err := lw.watch(ctx, o)
-				if err != nil && isDenied(err) {
+				// Only a 403 means list-only access; a 401 (bad credentials) fails the lists too.
+				if err != nil && apierrors.IsForbidden(err) {
 					s.recordWatchDenied(err)
 				}
 				return w, err

@@ -135,7 +135,7 @@ func TestSnapshotReadsScaleOnlyWhenTargetChanges(t *testing.T) {
 	if _, err := f.dyn.Resource(deployments).Namespace("ns").Update(ctx, deployment("app", "2", map[string]any{"numPods": "5"}), metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(guard)
 	for {
 		snap, err = f.w.Snapshot(ctx)
 		if err != nil {
