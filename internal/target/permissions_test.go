@@ -366,3 +366,17 @@ func TestScaleForbidden(t *testing.T) {
 		t.Fatalf("SetReplicas: %v", err)
 	}
 }
+
+// Credentials the API server rejects (401) are named as such, not as a missing Role rule.
+func TestPodsUnauthorized(t *testing.T) {
+	f := newFixture(t, deployment("app", "1", nil))
+	ctx := startWatcher(t, f)
+	f.kube.PrependReactor("list", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewUnauthorized("token expired")
+	})
+	_, err := within(t, "Pods with a rejected token", func() ([]*corev1.Pod, error) { return f.w.Pods(ctx, "app=app") })
+	var perr *PermissionError
+	if !errors.As(err, &perr) || !strings.Contains(err.Error(), "cannot list pods") || !strings.Contains(err.Error(), "401 Unauthorized") {
+		t.Fatalf("error = %v, want a PermissionError saying the credentials were rejected", err)
+	}
+}
