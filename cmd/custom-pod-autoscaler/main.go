@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/scale"
 	"k8s.io/client-go/tools/events"
@@ -198,7 +199,11 @@ func serve(ctx context.Context, cfg *config.Config, opts *options, log *slog.Log
 	if err != nil {
 		return err
 	}
-	disco, err := discovery.NewDiscoveryClientForConfig(restCfg)
+	// Discovery requests take no context: bound them on the client (not on restCfg,
+	// whose watches last longer than any timeout).
+	discoCfg := rest.CopyConfig(restCfg)
+	discoCfg.Timeout = target.DefaultTimeout
+	disco, err := discovery.NewDiscoveryClientForConfig(discoCfg)
 	if err != nil {
 		return err
 	}

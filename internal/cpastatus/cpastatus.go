@@ -34,6 +34,10 @@ const (
 	ConditionScalingLimited = "ScalingLimited"
 )
 
+// requestTimeout bounds each request: an API server that does not answer must not hold
+// up the start or the cycles.
+const requestTimeout = 30 * time.Second
+
 // Resource is the CustomPodAutoscaler's API: get it, and patch its status.
 type Resource interface {
 	Get(ctx context.Context, name string, opts metav1.GetOptions, subresources ...string) (*unstructured.Unstructured, error)
@@ -76,6 +80,8 @@ func New(res Resource, name string, clk clock.PassiveClock) *Reporter {
 
 // Restore reads the stabilization history the status holds.
 func (r *Reporter) Restore(ctx context.Context) ([]scaling.Record, error) {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
 	u, err := r.res.Get(ctx, r.name, metav1.GetOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("reading CustomPodAutoscaler %s: %w", r.name, err)
@@ -120,6 +126,8 @@ func (r *Reporter) Report(ctx context.Context, c Cycle) (bool, error) {
 		return false, err
 	}
 	force := true
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
 	if _, err := r.res.Patch(ctx, r.name, types.ApplyPatchType, data, metav1.PatchOptions{FieldManager: FieldManager, Force: &force}, "status"); err != nil {
 		return false, fmt.Errorf("writing the status of CustomPodAutoscaler %s: %w", r.name, err)
 	}
