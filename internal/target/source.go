@@ -108,7 +108,7 @@ func newSource(gr schema.GroupResource, namespace string, lw listWatch, example 
 	return s
 }
 
-// run starts the informer; it stops with ctx or stopWatching.
+// run starts the informer; it stops with ctx or shutdown.
 func (s *source) run(ctx context.Context) error {
 	if err := s.informer.SetTransform(stripManagedFields); err != nil {
 		return err
