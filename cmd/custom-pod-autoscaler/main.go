@@ -287,12 +287,9 @@ func apiHandler(cfg *config.Config, a *autoscaler.Autoscaler, kc kubernetes.Inte
 		RequestTimeout: time.Duration(cfg.APIConfig.RequestTimeout) * time.Millisecond,
 	}
 	if auth := cfg.APIConfig.Auth; auth != nil && auth.Enabled {
-		name := os.Getenv(CPANameEnv)
-		if name == "" {
-			return nil, fmt.Errorf("apiConfig.auth.enabled is true but %s is not set: requests are authorized against the CustomPodAutoscaler of that name (the operator sets it; set it yourself when running the runtime alone)", CPANameEnv)
-		}
+		// config.Load made sure CPA_NAME is set.
 		ka, err := restapi.NewKubeAuth(kc.AuthenticationV1(), kc.AuthorizationV1(), restapi.KubeAuthOptions{
-			Namespace: cfg.Namespace, Name: name, Logger: log,
+			Namespace: cfg.Namespace, Name: os.Getenv(CPANameEnv), Logger: log,
 		})
 		if err != nil {
 			return nil, err
@@ -305,7 +302,7 @@ func apiHandler(cfg *config.Config, a *autoscaler.Autoscaler, kc kubernetes.Inte
 // CPANameEnv names the CustomPodAutoscaler the runtime runs for; the operator sets it.
 // With it, the runtime writes its part of that resource's status and keeps the
 // downscale-stabilization history there.
-const CPANameEnv = "CPA_NAME"
+const CPANameEnv = config.CPANameEnv
 
 // statusReporter restores the stabilization history from the CustomPodAutoscaler's status
 // and returns the callback that writes the status after each cycle; nil without CPA_NAME.

@@ -75,7 +75,8 @@ func Parse(data []byte, environ []string) (*Config, error) {
 
 	file := &schemaChecker{}
 	file.object(root, reflect.TypeFor[Config](), "")
-	fromEnv := file.applyEnv(root, environMap(environ))
+	env := environMap(environ)
+	fromEnv := file.applyEnv(root, env)
 	problems, rejected, warnings := file.problems, file.rejected, file.warnings
 
 	for _, nm := range (&Config{}).Methods() {
@@ -109,6 +110,10 @@ func Parse(data []byte, environ []string) (*Config, error) {
 			}
 			problems = append(problems, p)
 		}
+	}
+	if a := cfg.APIConfig; a != nil && a.Enabled && a.Auth != nil && a.Auth.Enabled && env[CPANameEnv] == "" {
+		problems = append(problems, Problem{Field: "apiConfig.auth.enabled", Value: "true",
+			Detail: "needs the environment variable " + CPANameEnv + ": requests are authorized against the CustomPodAutoscaler of that name in namespace (the operator sets it; set it yourself when running the runtime alone)"})
 	}
 	if len(problems) > 0 {
 		return nil, &ValidationError{Problems: problems}

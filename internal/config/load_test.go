@@ -619,6 +619,27 @@ kubernetesMetricSpecs:
 	}
 }
 
+// REST API authorization needs the CustomPodAutoscaler's name: without CPA_NAME it is a
+// configuration error naming the key, not a failure at the first request.
+func TestAuthNeedsCPAName(t *testing.T) {
+	file := minimal + "apiConfig: {auth: {enabled: true}}\n"
+	_, err := Parse([]byte(file), nil)
+	if err == nil || !strings.Contains(err.Error(), "apiConfig.auth.enabled = true: needs the environment variable CPA_NAME") {
+		t.Fatalf("error = %v, want one naming apiConfig.auth.enabled and CPA_NAME", err)
+	}
+	c, err := Parse([]byte(file), []string{"CPA_NAME=my-cpa"})
+	if err != nil || !c.APIConfig.Auth.Enabled {
+		t.Fatalf("with CPA_NAME: %+v, %v", c, err)
+	}
+	if _, err := Parse([]byte(minimal+"apiConfig: {enabled: false, auth: {enabled: true}}\n"), nil); err != nil {
+		t.Fatalf("auth of a disabled API needs nothing: %v", err)
+	}
+	if _, err := Parse([]byte(minimal+"apiConfig: {auth: {enabled: yes, tokens: 1}}\n"), nil); err == nil ||
+		!strings.Contains(err.Error(), `apiConfig.auth.tokens: unknown field "tokens"`) || !strings.Contains(err.Error(), "apiConfig.auth.enabled") {
+		t.Fatalf("bad auth block: %v", err)
+	}
+}
+
 func expect[T any](t *testing.T, what string, got, want T) {
 	t.Helper()
 	if !reflect.DeepEqual(got, want) {

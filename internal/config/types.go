@@ -24,6 +24,10 @@ const (
 	RunTypeAPIDryRun = "api_dry_run"
 )
 
+// CPANameEnv is the environment variable naming the CustomPodAutoscaler the runtime runs
+// for; the operator sets it. The status, events and REST API authorization use it.
+const CPANameEnv = "CPA_NAME"
+
 // Method types.
 const (
 	MethodShell = "shell"
