@@ -16,7 +16,7 @@ package autoscaler_test
 //	                   with its pod's input) by a bare parallel process runner (os/exec,
 //	                   inputs prepared beforehand, nothing else), best of a few
 //	                   concurrencies, plus one evaluate run: what the machine can do;
-//	                   measured before and after the timed cycles, the mean
+//	                   one bare run after each timed cycle (timer stopped), the mean
 //	ratio-vs-practical ms/cycle ÷ practical-limit-ms; target ≤ 1.1
 //	practical-concurrency the concurrency of the bare runner's best time
 //	run-cpu-ms         shell, python: CPU time (user+sys, the command and its children)
@@ -184,11 +184,11 @@ func benchPerPodCycle(b *testing.B, kind string, pods int) {
 	if kind == "python" {
 		runs = benchCalibrationRunsPython
 	}
-	var runCPUBefore, practicalBefore time.Duration
-	var practicalConc int
+	var runCPUBefore time.Duration
+	var bare *bareRunner
 	if kind != "http" {
 		runCPUBefore = calibrate(b, stages.Metric, tgt.pods[0], want, runs)
-		practicalBefore, practicalConc = practicalLimit(b, cfg, tgt.pods, want, 0)
+		bare = newBareRunner(b, cfg, tgt.pods, want)
 	}
 
 	if kind == "http" {
@@ -197,25 +197,37 @@ func benchPerPodCycle(b *testing.B, kind string, pods int) {
 		checkCycle(b, a, ctx, pods, want)
 	}
 
+	// Each cycle is followed by one bare run (timer stopped), so that the cycle and its
+	// practical limit see the same machine: on shared vCPUs, other work comes and goes.
+	// The bare runs' own time and CPU are left out of every cycle figure.
 	selfBefore, childBefore := rusage(b, syscall.RUSAGE_SELF), rusage(b, syscall.RUSAGE_CHILDREN)
 	busyBefore, busyOK := machineBusy()
-	start := time.Now()
+	var cycleWall, bareWall, bareSelf, bareChild, bareBusy time.Duration
 	cycles := 0
 	for b.Loop() {
+		t0 := time.Now()
 		checkCycle(b, a, ctx, pods, want)
+		cycleWall += time.Since(t0)
 		cycles++
+		if bare != nil {
+			b.StopTimer()
+			s0, c0 := rusage(b, syscall.RUSAGE_SELF), rusage(b, syscall.RUSAGE_CHILDREN)
+			m0, _ := machineBusy()
+			bareWall += bare.run()
+			m1, _ := machineBusy()
+			bareSelf += rusage(b, syscall.RUSAGE_SELF) - s0
+			bareChild += rusage(b, syscall.RUSAGE_CHILDREN) - c0
+			bareBusy += m1 - m0
+			b.StartTimer()
+		}
 	}
-	wall := time.Since(start) / time.Duration(cycles)
-	self := (rusage(b, syscall.RUSAGE_SELF) - selfBefore) / time.Duration(cycles)
-	child := (rusage(b, syscall.RUSAGE_CHILDREN) - childBefore) / time.Duration(cycles)
+	n := time.Duration(cycles)
+	wall := cycleWall / n
+	self := (rusage(b, syscall.RUSAGE_SELF) - selfBefore - bareSelf) / n
+	child := (rusage(b, syscall.RUSAGE_CHILDREN) - childBefore - bareChild) / n
 	busyAfter, busyOK2 := machineBusy()
-
-	var practical time.Duration
-	if kind != "http" {
-		// Like run-cpu-ms, measured before and after the timed cycles, the mean taken.
-		after, _ := practicalLimit(b, cfg, tgt.pods, want, practicalConc)
-		practical = (practicalBefore + after) / 2
-	}
+	busyAfter -= bareBusy
+	practical := bareWall / n
 
 	var limit, runCPU time.Duration
 	if kind == "http" {
@@ -240,7 +252,7 @@ func benchPerPodCycle(b *testing.B, kind string, pods int) {
 	if kind != "http" {
 		b.ReportMetric(ms(practical), "practical-limit-ms")
 		b.ReportMetric(float64(wall)/float64(practical), "ratio-vs-practical")
-		b.ReportMetric(float64(practicalConc), "practical-concurrency")
+		b.ReportMetric(float64(bare.conc), "practical-concurrency")
 		b.ReportMetric(ms(runCPU), "run-cpu-ms")
 		b.ReportMetric(ms(child), "child-cpu-ms/cycle")
 		// The same ratio against the commands' CPU time in the cycles themselves
@@ -251,7 +263,7 @@ func benchPerPodCycle(b *testing.B, kind string, pods int) {
 	if busyOK && busyOK2 {
 		// CPU time the rest of the machine used meanwhile, as a share of its capacity:
 		// anything well above 0 means other work competed for the cores.
-		other := (busyAfter-busyBefore)/time.Duration(cycles) - self - child
+		other := (busyAfter-busyBefore)/n - self - child
 		share := max(0, 100*float64(other)/float64(wall*time.Duration(runtime.NumCPU())))
 		b.ReportMetric(share, "others-cpu-%")
 		others = fmt.Sprintf("; other processes used %.0f%% of the CPUs meanwhile", share)
@@ -273,22 +285,32 @@ func benchPerPodCycle(b *testing.B, kind string, pods int) {
 			verdict = "MISSES"
 		}
 		b.Logf("%s, %d pods: practical limit %.1f ms (bare runner, concurrency %d), ratio %.2f (%s the target ≤ %.2f)",
-			kind, pods, ms(practical), practicalConc, pr, verdict, practicalGoal)
+			kind, pods, ms(practical), bare.conc, pr, verdict, practicalGoal)
 	}
 }
 
 // practicalGoal is the target of ms/cycle ÷ the practical limit.
 const practicalGoal = 1.1
 
-// practicalLimit is the practical limit of a cycle: the metric command run once per pod,
-// with that pod's input, by a bare parallel runner (os/exec; inputs prepared beforehand;
-// no process groups, caps or JSON), at the concurrency that is fastest among a few
-// (chosen on up to 100 runs, unless conc is given), plus one evaluate run. On shared
-// vCPUs, processes side by side each cost more CPU than one alone, so the sequential-CPU
-// limit cannot be reached; this one can. It returns the time and the concurrency.
-func practicalLimit(b *testing.B, cfg *config.Config, pods []*corev1.Pod, want string, conc int) (time.Duration, int) {
-	metricCmd := bareCommand(b, cfg.Metric)
-	inputs := make([][]byte, len(pods))
+// bareRunner measures the practical limit of a cycle: the metric command run once per
+// pod, with that pod's input, by a bare parallel runner (os/exec; inputs prepared
+// beforehand; no process groups, caps or JSON), at the concurrency that is fastest among
+// a few (chosen once, on up to 100 runs), plus one evaluate run. On shared vCPUs,
+// processes side by side each cost more CPU than one alone, so the sequential-CPU limit
+// cannot be reached; this one can.
+type bareRunner struct {
+	b                *testing.B
+	metric, evaluate []string
+	inputs           [][]byte
+	evalInput        []byte
+	want             string
+	conc             int
+}
+
+func newBareRunner(b *testing.B, cfg *config.Config, pods []*corev1.Pod, want string) *bareRunner {
+	r := &bareRunner{b: b, metric: bareCommand(b, cfg.Metric), evaluate: bareCommand(b, cfg.Evaluate), want: want}
+	r.inputs = make([][]byte, len(pods))
+	metrics := make([]*metric.ResourceMetric, len(pods))
 	for i, pod := range pods {
 		p := *pod
 		p.APIVersion, p.Kind = "v1", "Pod"
@@ -296,36 +318,29 @@ func practicalLimit(b *testing.B, cfg *config.Config, pods []*corev1.Pod, want s
 		if err != nil {
 			b.Fatal(err)
 		}
-		if inputs[i], err = json.Marshal(metric.Info{Resource: res, RunType: config.RunTypeScaler}); err != nil {
+		if r.inputs[i], err = json.Marshal(metric.Info{Resource: res, RunType: config.RunTypeScaler}); err != nil {
 			b.Fatal(err)
 		}
-	}
-	best, bestConc := time.Duration(0), conc
-	if bestConc == 0 {
-		sample := inputs[:min(len(inputs), 100)]
-		n := runtime.NumCPU()
-		for _, c := range []int{n, 2 * n, 4 * n} {
-			if d := bareRun(b, metricCmd, sample, c, want); bestConc == 0 || d < best {
-				best, bestConc = d, c
-			}
-		}
-		if len(sample) == len(inputs) {
-			conc = -1 // the search ran the full set: best is its time
-		}
-	}
-	if conc != -1 {
-		best = bareRun(b, metricCmd, inputs, bestConc, want)
-	}
-	metrics := make([]*metric.ResourceMetric, len(pods))
-	for i, pod := range pods {
 		metrics[i] = &metric.ResourceMetric{Resource: pod.Name, Value: want}
 	}
-	evalInput, err := json.Marshal(map[string]any{"metrics": metrics, "runType": config.RunTypeScaler})
-	if err != nil {
+	var err error
+	if r.evalInput, err = json.Marshal(map[string]any{"metrics": metrics, "runType": config.RunTypeScaler}); err != nil {
 		b.Fatal(err)
 	}
-	best += bareRun(b, bareCommand(b, cfg.Evaluate), [][]byte{evalInput}, 1, "")
-	return best, bestConc
+	sample := r.inputs[:min(len(r.inputs), 100)]
+	var best time.Duration
+	n := runtime.NumCPU()
+	for _, c := range []int{n, 2 * n, 4 * n} {
+		if d := bareRun(b, r.metric, sample, c, want); r.conc == 0 || d < best {
+			best, r.conc = d, c
+		}
+	}
+	return r
+}
+
+// run returns the wall time of one practical cycle.
+func (r *bareRunner) run() time.Duration {
+	return bareRun(r.b, r.metric, r.inputs, r.conc, r.want) + bareRun(r.b, r.evaluate, [][]byte{r.evalInput}, 1, "")
 }
 
 // bareCommand is a shell method's entrypoint, resolved, and its arguments.
