@@ -22,6 +22,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	cpav1 "github.com/custompodautoscaler/cpa/api/v1"
+	"github.com/custompodautoscaler/cpa/internal/clip"
 	"github.com/custompodautoscaler/cpa/internal/scaling"
 )
 
@@ -140,7 +141,7 @@ func (r *Reporter) status(c Cycle, now metav1.Time) *cpav1.CustomPodAutoscalerSt
 	active := metav1.Condition{Type: ConditionScalingActive, Status: metav1.ConditionTrue, Reason: "CycleSucceeded", Message: "the last cycle gathered metrics and evaluated"}
 	limited := metav1.Condition{Type: ConditionScalingLimited, Status: metav1.ConditionFalse, Reason: "WithinLimits", Message: "the evaluation was within minReplicas and maxReplicas"}
 	if c.Err != nil {
-		active.Status, active.Reason, active.Message = metav1.ConditionFalse, "CycleFailed", truncate(c.Err.Error(), 1024)
+		active.Status, active.Reason, active.Message = metav1.ConditionFalse, "CycleFailed", clip.String(c.Err.Error(), 1024)
 	}
 	if d := c.Decision; d != nil {
 		st.CurrentReplicas, st.DesiredReplicas = ptr.To(d.Current), ptr.To(d.Target)
@@ -194,13 +195,6 @@ func sameIgnoringTimes(a, b *cpav1.CustomPodAutoscalerStatus) bool {
 	return reflect.DeepEqual(strip(a), strip(b))
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n-3] + "..."
-}
-
 // Event is an event to record about the CustomPodAutoscaler.
 type Event struct {
 	Type, Reason, Action, Note string
@@ -212,7 +206,7 @@ type Event struct {
 func EventFor(c Cycle, target, prevErr string) (Event, bool) {
 	switch {
 	case c.Err != nil && c.Err.Error() != prevErr:
-		return Event{Type: "Warning", Reason: "CycleFailed", Action: "Scale", Note: truncate(c.Err.Error(), 1024)}, true
+		return Event{Type: "Warning", Reason: "CycleFailed", Action: "Scale", Note: clip.String(c.Err.Error(), 1024)}, true
 	case c.Err == nil && c.Scaled && c.Decision != nil:
 		d := c.Decision
 		return Event{Type: "Normal", Reason: "Scaled", Action: "Scale",

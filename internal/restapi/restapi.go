@@ -144,12 +144,25 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, what, rt string, 
 	case context.Cause(r.Context()) == errRequestTimeout:
 		h.log.Warn("API "+what+" request timed out", "runType", rt, "timeout", h.timeout, "error", err)
 		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("Request timed out after %s: %v", h.timeout, err))
+	case stopping(r):
+		// The client is still there: tell it why its request ended.
+		h.log.Info("API "+what+" request interrupted: the runtime is stopping", "runType", rt, "error", err)
+		writeError(w, http.StatusInternalServerError, err.Error())
 	case r.Context().Err() != nil:
 		h.log.Info("API "+what+" request abandoned by its client", "runType", rt)
 	default:
 		h.log.Error("API "+what+" request failed", "runType", rt, "error", err)
 		writeError(w, http.StatusInternalServerError, err.Error())
 	}
+}
+
+// serverContextKey holds, in each request's context, the context the server runs with.
+type serverContextKey struct{}
+
+// stopping tells whether the request ended because the server is stopping.
+func stopping(r *http.Request) bool {
+	sctx, ok := r.Context().Value(serverContextKey{}).(context.Context)
+	return ok && sctx.Err() != nil
 }
 
 // runType reads dry_run: absent or empty means false.
@@ -244,7 +257,9 @@ func ServeListener(ctx context.Context, ln net.Listener, api *config.APIConfig, 
 		WriteTimeout:   requestTimeout + writeGrace,
 		IdleTimeout:    2 * time.Minute,
 		MaxHeaderBytes: 64 << 10,
-		BaseContext:    func(net.Listener) context.Context { return ctx },
+		// Requests know the server's context, to tell a stopping runtime from a client
+		// that went away.
+		BaseContext: func(net.Listener) context.Context { return context.WithValue(ctx, serverContextKey{}, ctx) },
 	}
 	scheme := "http"
 	if api.UseHTTPS {
