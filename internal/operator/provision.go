@@ -172,7 +172,7 @@ func (r *Reconciler) apply(ctx context.Context, cpa *cpav1.CustomPodAutoscaler, 
 			return err
 		}
 		if err := r.Client.Create(ctx, want); err != nil {
-			return writeError("creating", kind, want.GetName(), err)
+			return r.createError(ctx, cpa, want, err)
 		}
 		p.changes = append(p.changes, fmt.Sprintf("created %s %s", kind, want.GetName()))
 		return nil
@@ -204,13 +204,32 @@ func (r *Reconciler) apply(ctx context.Context, cpa *cpav1.CustomPodAutoscaler, 
 	return nil
 }
 
-// writeError names a failed create or update; what the resource itself got wrong (an
-// invalid object, a name someone else took) is a specError.
+// createError names a failed create. An object that already exists was not in the
+// operator's cache, which holds only what it labelled: it is someone else's, or the
+// operator's own, made so recently that the cache has not seen it yet (its watch event
+// will bring another reconcile), which an uncached read tells apart.
+func (r *Reconciler) createError(ctx context.Context, cpa *cpav1.CustomPodAutoscaler, want client.Object, err error) error {
+	kind := kindName(want)
+	if !apierrors.IsAlreadyExists(err) {
+		return writeError("creating", kind, want.GetName(), err)
+	}
+	reader := r.APIReader
+	if reader == nil {
+		reader = r.Client
+	}
+	live := want.DeepCopyObject().(client.Object)
+	if gerr := reader.Get(ctx, client.ObjectKeyFromObject(want), live); gerr != nil {
+		return fmt.Errorf("creating %s %s: %w; reading it: %w", kind, want.GetName(), err, gerr)
+	}
+	if metav1.IsControlledBy(live, cpa) {
+		return nil
+	}
+	return notOwned(kind, want.GetName(), metav1.GetControllerOf(live))
+}
+
+// writeError names a failed create or update; an invalid object is a specError.
 func writeError(verb, kind, name string, err error) error {
 	switch {
-	case apierrors.IsAlreadyExists(err):
-		// Not in the operator's cache, which holds only what it labelled: someone else's.
-		return notOwned(kind, name, nil)
 	case apierrors.IsInvalid(err), apierrors.IsBadRequest(err):
 		return &specError{reason: ReasonInvalidSpec, err: fmt.Errorf("%s %s %s: %w", verb, kind, name, err)}
 	}
@@ -230,7 +249,7 @@ func (r *Reconciler) applyDeployment(ctx context.Context, cpa *cpav1.CustomPodAu
 			return nil, err
 		}
 		if err := r.Client.Create(ctx, want, client.FieldValidation(metav1.FieldValidationStrict)); err != nil {
-			return nil, writeError("creating", "Deployment", want.GetName(), err)
+			return nil, r.createError(ctx, cpa, want, err)
 		}
 		p.changes = append(p.changes, "created Deployment "+want.GetName())
 		return nil, nil

@@ -60,7 +60,11 @@ const waitRequeue = 5 * time.Second
 // Reconciler provisions CustomPodAutoscalers.
 type Reconciler struct {
 	Client client.Client
-	Scheme *runtime.Scheme
+	// APIReader reads past the cache (which holds only what the operator labelled), to
+	// tell an object of its own that the cache has not seen yet from someone else's.
+	// nil means Client.
+	APIReader client.Reader
+	Scheme    *runtime.Scheme
 	// Mapper maps the target's kind to its resource, for the Role and the pause.
 	Mapper meta.RESTMapper
 	// Discovery tells whether the target's resource has a /scale subresource.
@@ -191,6 +195,9 @@ func (r *Reconciler) event(cpa *cpav1.CustomPodAutoscaler, typ, reason, action, 
 // do not wake it: only changes of spec, labels and annotations do. Concurrency comes
 // from the manager's options (--max-concurrent-reconciles).
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.APIReader == nil {
+		r.APIReader = mgr.GetAPIReader()
+	}
 	if r.Discovery == nil {
 		d, err := newDiscovery(mgr.GetConfig())
 		if err != nil {

@@ -694,3 +694,38 @@ func TestScaleDiscoveryIsReadAgainOnAMiss(t *testing.T) {
 		t.Errorf("a miss %s later did not read discovery again", rediscoverEvery)
 	}
 }
+
+// The operator's cache holds only what it labelled, and may not yet have seen an object it
+// just created: a create that finds its own object there is no refusal; one that finds
+// someone else's is.
+func TestCreateConflictReadsPastTheCache(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		sa    func(cpa *cpav1.CustomPodAutoscaler) client.Object
+		conds []cond
+	}{
+		{"its own, not yet in the cache", func(cpa *cpav1.CustomPodAutoscaler) client.Object {
+			return owned(&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: cpa.Name, Namespace: ns}}, cpa)
+		}, []cond{running, {ConditionReady, "False", ReasonStarting}}},
+		{"the user's, never in the cache", func(cpa *cpav1.CustomPodAutoscaler) client.Object {
+			return &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: cpa.Name, Namespace: ns}}
+		}, []cond{running, {ConditionReady, "False", ReasonNotOwned}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cpa := guideCPA()
+			sa := tc.sa(cpa)
+			cacheMisses := interceptor.Funcs{Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+				if _, ok := obj.(*corev1.ServiceAccount); ok {
+					return apierrors.NewNotFound(corev1.Resource("serviceaccounts"), key.Name)
+				}
+				return c.Get(ctx, key, obj, opts...)
+			}}
+			e := newEnv(t, cacheMisses, cpa, targetDeployment(1), sa)
+			e.r.APIReader = fake.NewClientBuilder().WithScheme(testScheme(t)).WithObjects(sa.DeepCopyObject().(client.Object)).Build()
+			e.reconcile(cpa.Name)
+			if diff := cmp.Diff(tc.conds, e.conditions(cpa.Name)); diff != "" {
+				t.Errorf("conditions (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
