@@ -200,7 +200,7 @@ func startOperatorProcess(ctx context.Context, t *testing.T, kubeconfig, ns stri
 	// An operator from before the metrics endpoint was secured serves plain HTTP.
 	if supportsFlag(bin, "metrics-cert-dir") {
 		dir := t.TempDir()
-		p.scheme, p.httpClient = "https", tlsClient(servingCert(t, dir))
+		p.scheme, p.httpClient = "https", tlsClient(framework.WriteServingCert(t, dir))
 		args = append(args, "--metrics-cert-dir", dir)
 	}
 	p.metricsURL = p.scheme + "://" + metricsAddr + "/metrics"

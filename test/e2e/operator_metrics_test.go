@@ -9,21 +9,12 @@ package e2e
 // it 200.
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -78,7 +69,7 @@ func TestOperatorMetricsNeedAuthorizedToken(t *testing.T) {
 	// The operator with the admin kubeconfig: it may create TokenReviews and
 	// SubjectAccessReviews, as its ClusterRole grants.
 	certDir := t.TempDir()
-	pool := writeServingCert(t, certDir)
+	pool := framework.WriteServingCert(t, certDir)
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	cmd := exec.Command(framework.BuildBinary(t, "./cmd/custom-pod-autoscaler-operator"), "--kubeconfig", e.c.Kubeconfig,
 		"--metrics-bind-address", addr, "--metrics-cert-dir", certDir,
@@ -140,40 +131,4 @@ func TestOperatorMetricsNeedAuthorizedToken(t *testing.T) {
 			t.Errorf("%s: the body holds no client metrics: %.300s", tc.name, body)
 		}
 	}
-}
-
-// writeServingCert writes a self-signed certificate for 127.0.0.1 into dir (tls.crt,
-// tls.key) and returns a pool that trusts it.
-func writeServingCert(t *testing.T, dir string) *x509.CertPool {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "cpa-operator-e2e"},
-		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, BasicConstraintsValid: true, IsCA: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for f, b := range map[string]*pem.Block{"tls.crt": {Type: "CERTIFICATE", Bytes: der}, "tls.key": {Type: "EC PRIVATE KEY", Bytes: kb}} {
-		if err := os.WriteFile(filepath.Join(dir, f), pem.EncodeToMemory(b), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return pool
 }
