@@ -107,6 +107,20 @@ spec:
 			}
 		}
 	}
+	// The kinds supported out of the box are granted: the operator holds their rules.
+	for _, k := range []struct{ apiVersion, kind string }{{"apps/v1", "StatefulSet"}, {"apps/v1", "ReplicaSet"}, {"v1", "ReplicationController"}} {
+		name := "builtin-" + strings.ToLower(k.kind)
+		apply(name, k.apiVersion, k.kind, "web")
+		framework.Eventually(t, 60*time.Second, 250*time.Millisecond, func() (bool, string) {
+			_, err := e.c.Client.RbacV1().Roles(e.ns).Get(e.ctx, name, metav1.GetOptions{})
+			return err == nil, fmt.Sprintf("the Role of an autoscaler of a %s: %v\n%s", k.kind, err, opLog.String())
+		})
+	}
+	// Leader election records its events with the core API, which the operator holds.
+	framework.Eventually(t, 60*time.Second, 250*time.Millisecond, func() (bool, string) {
+		evs, err := e.c.Client.CoreV1().Events(e.ns).List(e.ctx, metav1.ListOptions{FieldSelector: "reason=LeaderElection"})
+		return err == nil && len(evs.Items) > 0, fmt.Sprintf("no LeaderElection event from the operator (%v)", err)
+	})
 	// The token the attacker's image would run with is refused the Secret.
 	thief := tokenClient(t, e, "steal-secret")
 	if _, err := thief.CoreV1().Secrets(e.ns).Get(e.ctx, "db-creds", metav1.GetOptions{}); !apierrors.IsForbidden(err) {
