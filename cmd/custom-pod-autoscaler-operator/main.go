@@ -50,38 +50,46 @@ func main() {
 	os.Exit(run())
 }
 
-func run() int {
-	var (
-		metricsAddr, metricsCertDir, probeAddr string
-		leaderElect                            bool
-		leaderNamespace                        string
-		showVersion                            bool
-		qps                                    float64
-		burst                                  int
-		concurrency                            int
-	)
+// flags are the command line's settings.
+type flags struct {
+	metricsAddr, metricsCertDir, probeAddr string
+	leaderElect                            bool
+	leaderNamespace                        string
+	showVersion                            bool
+	qps                                    float64
+	burst                                  int
+	concurrency                            int
+	zap                                    zap.Options
+}
+
+func parseFlags() *flags {
+	f := &flags{}
 	fs := flag.CommandLine
 	fs.Usage = func() {
 		fmt.Fprint(os.Stderr, usage)
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (/metrics), served over HTTPS to callers the API server authenticates and authorizes (get on the non-resource URL /metrics); 0 disables it")
-	fs.StringVar(&metricsCertDir, "metrics-cert-dir", "", "directory holding tls.crt and tls.key for the metrics endpoint, reloaded when they change; empty or missing: a self-signed certificate made at start")
-	fs.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz probes")
-	fs.BoolVar(&leaderElect, "leader-elect", false, "elect a leader, so that only one of several replicas reconciles")
-	fs.StringVar(&leaderNamespace, "leader-election-namespace", "", "namespace of the leader-election Lease (default: the pod's namespace)")
-	fs.Float64Var(&qps, "kube-api-qps", 0, "client-side limit of requests per second to the API server; 0: none, the API server's Priority and Fairness queues the operator's requests with its own flow (GA since Kubernetes 1.29), as controller-runtime's default does")
-	fs.IntVar(&burst, "kube-api-burst", 0, "requests above --kube-api-qps allowed in a burst (with a limit only); 0: twice --kube-api-qps")
-	fs.IntVar(&concurrency, "max-concurrent-reconciles", 32, "CustomPodAutoscalers reconciled at once: a reconcile mostly waits on the API server, so a burst of new resources is provisioned in parallel (the API server's Priority and Fairness bounds what it takes in)")
-	fs.BoolVar(&showVersion, "version", false, "print the version and exit")
-	opts := zap.Options{}
-	opts.BindFlags(fs)
+	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (/metrics), served over HTTPS to callers the API server authenticates and authorizes (get on the non-resource URL /metrics); 0 disables it")
+	fs.StringVar(&f.metricsCertDir, "metrics-cert-dir", "", "directory holding tls.crt and tls.key for the metrics endpoint, reloaded when they change; empty or missing: a self-signed certificate made at start")
+	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz probes")
+	fs.BoolVar(&f.leaderElect, "leader-elect", false, "elect a leader, so that only one of several replicas reconciles")
+	fs.StringVar(&f.leaderNamespace, "leader-election-namespace", "", "namespace of the leader-election Lease (default: the pod's namespace)")
+	fs.Float64Var(&f.qps, "kube-api-qps", 0, "client-side limit of requests per second to the API server; 0: none, the API server's Priority and Fairness queues the operator's requests with its own flow (GA since Kubernetes 1.29), as controller-runtime's default does")
+	fs.IntVar(&f.burst, "kube-api-burst", 0, "requests above --kube-api-qps allowed in a burst (with a limit only); 0: twice --kube-api-qps")
+	fs.IntVar(&f.concurrency, "max-concurrent-reconciles", 32, "CustomPodAutoscalers reconciled at once: a reconcile mostly waits on the API server, so a burst of new resources is provisioned in parallel (the API server's Priority and Fairness bounds what it takes in)")
+	fs.BoolVar(&f.showVersion, "version", false, "print the version and exit")
+	f.zap.BindFlags(fs)
 	flag.Parse()
-	if showVersion {
+	return f
+}
+
+func run() int {
+	f := parseFlags()
+	if f.showVersion {
 		fmt.Println("custom-pod-autoscaler-operator", version)
 		return 0
 	}
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&f.zap)))
 	log := ctrl.Log.WithName("setup")
 	// The heap is mostly the informer caches, which live as long as the process: with
 	// Go's default GOGC=100 the heap doubles them before each collection. 50 keeps the
@@ -90,15 +98,10 @@ func run() int {
 	if _, set := os.LookupEnv("GOGC"); !set {
 		debug.SetGCPercent(50)
 	}
-	if concurrency < 1 {
-		log.Error(nil, "--max-concurrent-reconciles must be at least 1", "value", concurrency)
+	if f.concurrency < 1 {
+		log.Error(nil, "--max-concurrent-reconciles must be at least 1", "value", f.concurrency)
 		return 2
 	}
-
-	scheme := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	utilruntime.Must(cpav1.AddToScheme(scheme))
-
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
 		log.Error(err, "no cluster access")
@@ -106,64 +109,26 @@ func run() int {
 	}
 	cfg.UserAgent = "custom-pod-autoscaler-operator/" + version
 	cfg.QPS, cfg.Burst = -1, 0 // client-go: a negative QPS means no client-side limiter
-	if qps > 0 {
+	if f.qps > 0 {
+		burst := f.burst
 		if burst <= 0 {
-			burst = int(2 * qps)
+			burst = int(2 * f.qps)
 		}
-		cfg.QPS, cfg.Burst = float32(qps), max(burst, 1)
-	}
-	mopts := ctrl.Options{
-		Scheme: scheme,
-		Metrics: metricsserver.Options{
-			BindAddress:    metricsAddr,
-			SecureServing:  true,
-			FilterProvider: metricsAuthFilter,
-			CertDir:        metricsCertDir,
-			// HTTP/2 stays off: its stream reset and rapid-reset flaws (CVE-2023-44487,
-			// CVE-2023-39325) let an unauthenticated caller load the process, and a
-			// scrape gains nothing from it.
-			TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }},
-		},
-		HealthProbeBindAddress:        probeAddr,
-		LeaderElection:                leaderElect,
-		LeaderElectionID:              "custom-pod-autoscaler-operator.custompodautoscaler.com",
-		LeaderElectionNamespace:       leaderNamespace,
-		LeaderElectionReleaseOnCancel: true,
-		Cache:                         cacheOptions(os.Getenv("WATCH_NAMESPACE")),
-		Controller:                    config.Controller{MaxConcurrentReconciles: concurrency},
+		cfg.QPS, cfg.Burst = float32(f.qps), max(burst, 1)
 	}
 	if ns := os.Getenv("WATCH_NAMESPACE"); ns != "" {
 		log.Info("watching one namespace", "namespace", ns)
 	}
-	mgr, err := ctrl.NewManager(cfg, mopts)
+	mgr, err := ctrl.NewManager(cfg, managerOptions(f))
 	if err != nil {
 		log.Error(err, "creating the manager")
 		return 1
 	}
-	r := &operator.Reconciler{
-		Client:   mgr.GetClient(),
-		Scheme:   mgr.GetScheme(),
-		Mapper:   mgr.GetRESTMapper(),
-		Recorder: mgr.GetEventRecorder("custom-pod-autoscaler-operator"),
-	}
-	if err := r.SetupWithManager(mgr); err != nil {
-		log.Error(err, "setting up the controller")
+	if err := setup(mgr); err != nil {
+		log.Error(err, "setting up the manager")
 		return 1
 	}
-	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
-		log.Error(err, "adding the health check")
-		return 1
-	}
-	if err := mgr.AddReadyzCheck("readyz", func(req *http.Request) error {
-		if !mgr.GetCache().WaitForCacheSync(req.Context()) {
-			return fmt.Errorf("caches not synced")
-		}
-		return nil
-	}); err != nil {
-		log.Error(err, "adding the readiness check")
-		return 1
-	}
-	log.Info("starting", "version", version, "leaderElection", leaderElect, "maxConcurrentReconciles", concurrency, "kubeAPIQPS", cfg.QPS)
+	log.Info("starting", "version", version, "leaderElection", f.leaderElect, "maxConcurrentReconciles", f.concurrency, "kubeAPIQPS", cfg.QPS)
 	start := time.Now()
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		log.Error(err, "the manager stopped")
@@ -171,6 +136,54 @@ func run() int {
 	}
 	log.Info("stopped", "ran", time.Since(start).Round(time.Second))
 	return 0
+}
+
+func managerOptions(f *flags) ctrl.Options {
+	scheme := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(cpav1.AddToScheme(scheme))
+	return ctrl.Options{
+		Scheme: scheme,
+		Metrics: metricsserver.Options{
+			BindAddress:    f.metricsAddr,
+			SecureServing:  true,
+			FilterProvider: metricsAuthFilter,
+			CertDir:        f.metricsCertDir,
+			// HTTP/2 stays off: its stream reset and rapid-reset flaws (CVE-2023-44487,
+			// CVE-2023-39325) let an unauthenticated caller load the process, and a
+			// scrape gains nothing from it.
+			TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }},
+		},
+		HealthProbeBindAddress:        f.probeAddr,
+		LeaderElection:                f.leaderElect,
+		LeaderElectionID:              "custom-pod-autoscaler-operator.custompodautoscaler.com",
+		LeaderElectionNamespace:       f.leaderNamespace,
+		LeaderElectionReleaseOnCancel: true,
+		Cache:                         cacheOptions(os.Getenv("WATCH_NAMESPACE")),
+		Controller:                    config.Controller{MaxConcurrentReconciles: f.concurrency},
+	}
+}
+
+// setup registers the reconciler and the probes.
+func setup(mgr ctrl.Manager) error {
+	r := &operator.Reconciler{
+		Client:   mgr.GetClient(),
+		Scheme:   mgr.GetScheme(),
+		Mapper:   mgr.GetRESTMapper(),
+		Recorder: mgr.GetEventRecorder("custom-pod-autoscaler-operator"),
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("the controller: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return fmt.Errorf("the health check: %w", err)
+	}
+	return mgr.AddReadyzCheck("readyz", func(req *http.Request) error {
+		if !mgr.GetCache().WaitForCacheSync(req.Context()) {
+			return fmt.Errorf("caches not synced")
+		}
+		return nil
+	})
 }
 
 // cacheOptions keeps in memory only what the operator manages: the kinds it creates are
