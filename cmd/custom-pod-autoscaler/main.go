@@ -182,39 +182,53 @@ func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, ho))
 }
 
-func serve(ctx context.Context, cfg *config.Config, opts *options, log *slog.Logger) error {
-	restCfg, err := kube.RESTConfig(opts.kubeconfig)
+// kubeClients are the runtime's ways to the API server.
+type kubeClients struct {
+	rest     *rest.Config
+	kube     kubernetes.Interface
+	dynamic  dynamic.Interface
+	disco    discovery.DiscoveryInterface
+	mapper   *restmapper.DeferredDiscoveryRESTMapper
+	scales   scale.ScalesGetter
+	requests *kube.RequestCounter
+}
+
+func newKubeClients(kubeconfig string) (*kubeClients, error) {
+	restCfg, err := kube.RESTConfig(kubeconfig)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	restCfg.UserAgent = "custom-pod-autoscaler/" + version
 	restCfg.QPS, restCfg.Burst = 20, 40
-	var requests kube.RequestCounter
-	requests.Instrument(restCfg)
-	kc, err := kubernetes.NewForConfig(restCfg)
-	if err != nil {
-		return err
+	c := &kubeClients{rest: restCfg, requests: &kube.RequestCounter{}}
+	c.requests.Instrument(restCfg)
+	if c.kube, err = kubernetes.NewForConfig(restCfg); err != nil {
+		return nil, err
 	}
-	dc, err := dynamic.NewForConfig(restCfg)
-	if err != nil {
-		return err
+	if c.dynamic, err = dynamic.NewForConfig(restCfg); err != nil {
+		return nil, err
 	}
 	// Discovery requests take no context: bound them on the client (not on restCfg,
 	// whose watches last longer than any timeout).
 	discoCfg := rest.CopyConfig(restCfg)
 	discoCfg.Timeout = target.DefaultTimeout
-	disco, err := discovery.NewDiscoveryClientForConfig(discoCfg)
-	if err != nil {
-		return err
+	if c.disco, err = discovery.NewDiscoveryClientForConfig(discoCfg); err != nil {
+		return nil, err
 	}
-	cached := memory.NewMemCacheClient(disco)
-	mapper := restmapper.NewDeferredDiscoveryRESTMapper(cached)
-	scales, err := scale.NewForConfig(restCfg, mapper, dynamic.LegacyAPIPathResolverFunc, scale.NewDiscoveryScaleKindResolver(cached))
-	if err != nil {
-		return err
+	cached := memory.NewMemCacheClient(c.disco)
+	c.mapper = restmapper.NewDeferredDiscoveryRESTMapper(cached)
+	if c.scales, err = scale.NewForConfig(restCfg, c.mapper, dynamic.LegacyAPIPathResolverFunc, scale.NewDiscoveryScaleKindResolver(cached)); err != nil {
+		return nil, err
 	}
+	return c, nil
+}
 
-	w := target.NewWatcher(*cfg.ScaleTargetRef, cfg.Namespace, target.Clients{Kube: kc, Dynamic: dc, Scales: scales, Mapper: mapper}, target.Options{Logger: log})
+func serve(ctx context.Context, cfg *config.Config, opts *options, log *slog.Logger) error {
+	c, err := newKubeClients(opts.kubeconfig)
+	if err != nil {
+		return err
+	}
+	w := target.NewWatcher(*cfg.ScaleTargetRef, cfg.Namespace, target.Clients{Kube: c.kube, Dynamic: c.dynamic, Scales: c.scales, Mapper: c.mapper}, target.Options{Logger: log})
 	if err := w.Start(ctx); err != nil {
 		return err
 	}
@@ -226,7 +240,7 @@ func serve(ctx context.Context, cfg *config.Config, opts *options, log *slog.Log
 	}
 	var km autoscaler.KubeMetrics
 	if len(cfg.KubernetesMetricSpecs) > 0 {
-		clients, err := kubemetrics.NewClients(ctx, restCfg, disco, mapper)
+		clients, err := kubemetrics.NewClients(ctx, c.rest, c.disco, c.mapper)
 		if err != nil {
 			return err
 		}
@@ -240,20 +254,25 @@ func serve(ctx context.Context, cfg *config.Config, opts *options, log *slog.Log
 		})
 	}
 	decider := scaling.NewDecider(cfg.MinReplicas, cfg.MaxReplicas, time.Duration(cfg.DownscaleStabilization)*time.Second, clock.RealClock{})
-	onCycle, err := statusReporter(ctx, cfg, kc, dc, decider, log)
+	onCycle, err := statusReporter(ctx, cfg, c.kube, c.dynamic, decider, log)
 	if err != nil {
 		return err
 	}
 	a, err := autoscaler.New(cfg, autoscaler.Options{
-		Target: w, Stages: stages, Clock: clock.RealClock{}, Logger: log, APIRequests: requests.Count,
+		Target: w, Stages: stages, Clock: clock.RealClock{}, Logger: log, APIRequests: c.requests.Count,
 		KubeMetrics: km, Decider: decider, OnCycle: onCycle,
 	})
 	if err != nil {
 		return err
 	}
+	return runAll(ctx, cfg, a, c.kube, log)
+}
 
-	// The first error (a listener that cannot start) stops everything. The cancellable
-	// context must exist before the goroutines start: they read ctx when they run.
+// runAll runs the loop and, when enabled, the REST API. The first error (a listener that
+// cannot start) stops everything.
+func runAll(ctx context.Context, cfg *config.Config, a *autoscaler.Autoscaler, kc kubernetes.Interface, log *slog.Logger) error {
+	// The cancellable context must exist before the goroutines start: they read ctx when
+	// they run.
 	ctx, cancelAll := context.WithCancel(ctx)
 	defer cancelAll()
 	errc := make(chan error, 2)
@@ -262,6 +281,8 @@ func serve(ctx context.Context, cfg *config.Config, opts *options, log *slog.Log
 	if cfg.APIConfig != nil && cfg.APIConfig.Enabled {
 		h, err := apiHandler(cfg, a, kc, log)
 		if err != nil {
+			cancelAll()
+			<-errc
 			return err
 		}
 		running++
