@@ -110,33 +110,19 @@ func TestOperatorScenario(t *testing.T) {
 	cpu0, _ := readCPUTimes(pid)
 	cluster0 := clusterCPU(runDir)
 	start := time.Now()
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	sem := make(chan struct{}, 32)
-	for i := range n {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			obj := &unstructured.Unstructured{Object: map[string]any{
-				"apiVersion": "custompodautoscaler.com/v1", "kind": "CustomPodAutoscaler",
-				"metadata": map[string]any{"name": fmt.Sprintf("cpa-%04d", i)},
-				"spec": map[string]any{
-					"template":       map[string]any{"spec": map[string]any{"containers": []any{map[string]any{"name": "cpa", "image": "custompodautoscaler/python:latest"}}}},
-					"scaleTargetRef": map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "name": fmt.Sprintf("app-%04d", i)},
-					"config":         []any{map[string]any{"name": "interval", "value": "15000"}},
-				},
-			}}
-			if _, err := dc.Resource(cpaGVR).Namespace(ns).Create(ctx, obj, metav1.CreateOptions{}); err != nil {
-				errs <- err
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatalf("creating CustomPodAutoscalers: %v", err)
-	}
+	createAll(t, n, "CustomPodAutoscalers", func(i int) error {
+		obj := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "custompodautoscaler.com/v1", "kind": "CustomPodAutoscaler",
+			"metadata": map[string]any{"name": fmt.Sprintf("cpa-%04d", i)},
+			"spec": map[string]any{
+				"template":       map[string]any{"spec": map[string]any{"containers": []any{map[string]any{"name": "cpa", "image": "custompodautoscaler/python:latest"}}}},
+				"scaleTargetRef": map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "name": fmt.Sprintf("app-%04d", i)},
+				"config":         []any{map[string]any{"name": "interval", "value": "15000"}},
+			},
+		}}
+		_, err := dc.Resource(cpaGVR).Namespace(ns).Create(ctx, obj, metav1.CreateOptions{})
+		return err
+	})
 	lastCreate := time.Now()
 	t.Logf("%d CustomPodAutoscalers created in %s", n, lastCreate.Sub(start).Round(time.Millisecond))
 
@@ -281,26 +267,12 @@ func createUnrelated(ctx context.Context, t *testing.T, cs kubernetes.Interface,
 	defer close(stop)
 	f.Start(stop)
 
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	sem := make(chan struct{}, 32)
-	for i := range n {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			d := framework.NewDeployment(fmt.Sprintf("unrelated-%05d", i), 0)
-			d.Labels["bench"] = "unrelated"
-			if _, err := cs.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
-				errs <- err
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatalf("creating unrelated Deployments: %v", err)
-	}
+	createAll(t, n, "unrelated Deployments", func(i int) error {
+		d := framework.NewDeployment(fmt.Sprintf("unrelated-%05d", i), 0)
+		d.Labels["bench"] = "unrelated"
+		_, err := cs.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{})
+		return err
+	})
 	created := time.Since(start)
 	select {
 	case <-all:
@@ -362,4 +334,27 @@ func waitNamespaceGone(t *testing.T, cs kubernetes.Interface, ns string) {
 		time.Sleep(2 * time.Second)
 	}
 	t.Logf("namespace %s still there after 5 minutes", ns)
+}
+
+// createAll runs create(0..n-1), 32 at a time, and fails the test on the first error.
+func createAll(t *testing.T, n int, what string, create func(i int) error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	sem := make(chan struct{}, 32)
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := create(i); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("creating %s: %v", what, err)
+	}
 }
