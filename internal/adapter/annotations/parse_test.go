@@ -40,7 +40,7 @@ func summarize(cs []MetricConfig) []summary {
 	return out
 }
 
-func loadHPA(t *testing.T, file string) *autoscalingv2.HorizontalPodAutoscaler {
+func loadHPA(t testing.TB, file string) *autoscalingv2.HorizontalPodAutoscaler {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", file))
 	if err != nil {
