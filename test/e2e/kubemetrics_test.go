@@ -82,10 +82,13 @@ func TestKubeMetricsCPUExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.waitReplicas(e.ctx, 2*metricsWait, get, 1)
-	// Cycles may fail before metrics-server has a sample, and a loaded CI machine may
-	// time a stage out; the next cycle retries either. Anything else is a defect.
+	// Cycles may fail before metrics-server has a sample, a loaded CI machine may time a
+	// stage out, and the patch above rolls the Deployment: for a moment every old pod is
+	// terminating and no new one is seen yet, so no pod matches (the HPA fails then too).
+	// The next cycle retries each. Anything else is a defect.
 	for _, l := range p.logsWithMsg("cycle failed; target not scaled") {
-		if msg := l.str("error"); !strings.Contains(msg, "no cpu usage") && !strings.Contains(msg, "timed out after") {
+		if msg := l.str("error"); !strings.Contains(msg, "no cpu usage") && !strings.Contains(msg, "timed out after") &&
+			!strings.Contains(msg, "no pods match the target's selector") {
 			t.Errorf("unexpected failed cycle: %s", l.str("error"))
 		}
 	}
