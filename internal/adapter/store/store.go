@@ -227,17 +227,11 @@ func (s *Store) Set(owner Owner, key annotations.MetricKey, labels map[string]st
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	byKey := s.owners[owner]
-	if old := byKey[key]; old != nil {
-		s.unindex(old)
-		delete(byKey, key)
-	}
+	s.removeLocked(owner, key)
 	if len(ns.entries) == 0 {
-		if len(byKey) == 0 {
-			delete(s.owners, owner)
-		}
 		return err
 	}
+	byKey := s.owners[owner]
 	if byKey == nil {
 		byKey = map[annotations.MetricKey]*series{}
 		s.owners[owner] = byKey
@@ -425,13 +419,19 @@ func (s *Store) Delete(owner Owner) {
 func (s *Store) DeleteMetric(owner Owner, key annotations.MetricKey) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.removeLocked(owner, key)
+}
+
+// removeLocked drops one series of owner, and the owner when it has none left; s.mu is
+// held.
+func (s *Store) removeLocked(owner Owner, key annotations.MetricKey) {
 	byKey := s.owners[owner]
 	if ser := byKey[key]; ser != nil {
 		s.unindex(ser)
 		delete(byKey, key)
-		if len(byKey) == 0 {
-			delete(s.owners, owner)
-		}
+	}
+	if byKey != nil && len(byKey) == 0 {
+		delete(s.owners, owner)
 	}
 }
 
