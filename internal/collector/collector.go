@@ -52,15 +52,24 @@ type Config struct {
 	Keys map[string]string
 	// Labels are the metric selector's labels, carried on External values.
 	Labels map[string]string
-	// Object is the described object of an Object metric, or the scale target of a Pods
-	// metric.
-	Object         ObjectRef
-	PerReplica     bool
+	// Object is the described object of an Object metric; zero otherwise.
+	Object ObjectRef
+	// ScaleTarget is the resource the metric scales (the HPA's scaleTargetRef, in
+	// Namespace): the pods of its selector are a Pods metric's, its replicas divide a
+	// per-replica value.
+	ScaleTarget ObjectRef
+	// PerReplica asks for the value divided by the scale target's current replicas.
+	PerReplica bool
+	// MinPodReadyAge skips pods Ready for less than this (Pods metrics).
 	MinPodReadyAge time.Duration
 }
 
 // Collector gathers one metric's values. Collect honours ctx, and returns an error, never
 // a silent zero, when it cannot produce a value (an empty result, a missing field).
+//
+// Values returned together with an error are a partial result: what could be collected
+// (for example the pods that answered) while the error says what could not. A caller
+// may serve them and must still report the error.
 type Collector interface {
 	Collect(ctx context.Context) ([]Value, error)
 }
@@ -69,41 +78,64 @@ type Collector interface {
 // value at fault.
 type Factory func(cfg Config) (Collector, error)
 
-// Registry maps collector types to their factories. It is safe for concurrent use.
+// Registry maps a kind of metric and a collector type to a factory: "json-path" is the
+// pod collector for Pods metrics and the HTTP collector for External ones. It is safe for
+// concurrent use.
 type Registry struct {
 	mu        sync.RWMutex
-	factories map[string]Factory
+	factories map[registryKey]Factory
+}
+
+type registryKey struct {
+	kind Kind
+	typ  string
+}
+
+// NotFoundError is returned by New when no collector of the asked type serves the asked
+// kind of metric (the collector is not enabled, or the type is misspelt).
+type NotFoundError struct {
+	Kind  Kind
+	Type  string
+	Known []string
+}
+
+func (e *NotFoundError) Error() string {
+	return fmt.Sprintf("no collector of type %q for %s metrics (known: %v)", e.Type, e.Kind, e.Known)
 }
 
 // NewRegistry returns an empty Registry.
-func NewRegistry() *Registry { return &Registry{factories: map[string]Factory{}} }
+func NewRegistry() *Registry { return &Registry{factories: map[registryKey]Factory{}} }
 
-// Register adds the factory of a collector type, replacing any earlier one.
-func (r *Registry) Register(typ string, f Factory) {
+// Register adds the factory of a collector type for one kind of metric, replacing any
+// earlier one.
+func (r *Registry) Register(kind Kind, typ string, f Factory) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.factories[typ] = f
+	r.factories[registryKey{kind, typ}] = f
 }
 
-// Types lists the registered collector types, sorted.
-func (r *Registry) Types() []string {
+// Types lists the collector types registered for kind, sorted.
+func (r *Registry) Types(kind Kind) []string {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	out := make([]string, 0, len(r.factories))
-	for t := range r.factories {
-		out = append(out, t)
+	var out []string
+	for k := range r.factories {
+		if k.kind == kind {
+			out = append(out, k.typ)
+		}
 	}
 	sort.Strings(out)
 	return out
 }
 
-// New builds the collector cfg names.
+// New builds the collector cfg names. With no such collector the error wraps a
+// *NotFoundError.
 func (r *Registry) New(cfg Config) (Collector, error) {
 	r.mu.RLock()
-	f, ok := r.factories[cfg.Type]
+	f, ok := r.factories[registryKey{cfg.Kind, cfg.Type}]
 	r.mu.RUnlock()
 	if !ok {
-		return nil, fmt.Errorf("metric %q: no collector of type %q for %s metrics (known: %v)", cfg.Name, cfg.Type, cfg.Kind, r.Types())
+		return nil, fmt.Errorf("metric %q: %w", cfg.Name, &NotFoundError{Kind: cfg.Kind, Type: cfg.Type, Known: r.Types(cfg.Kind)})
 	}
 	c, err := f(cfg)
 	if err != nil {

@@ -13,15 +13,19 @@ func (f fixed) Collect(context.Context) ([]Value, error) { return f, nil }
 
 func TestRegistry(t *testing.T) {
 	r := NewRegistry()
-	r.Register("b", func(Config) (Collector, error) { return fixed{}, nil })
-	r.Register("a", func(cfg Config) (Collector, error) {
+	r.Register(External, "b", func(Config) (Collector, error) { return fixed{}, nil })
+	r.Register(External, "a", func(cfg Config) (Collector, error) {
 		if cfg.Keys["endpoint"] == "" {
 			return nil, errors.New(`key "endpoint": required`)
 		}
 		return fixed{}, nil
 	})
-	if got := strings.Join(r.Types(), ","); got != "a,b" {
-		t.Errorf("Types() = %s, want a,b", got)
+	r.Register(Pods, "c", func(Config) (Collector, error) { return fixed{}, nil })
+	if got := strings.Join(r.Types(External), ","); got != "a,b" {
+		t.Errorf("Types(External) = %s, want a,b", got)
+	}
+	if _, err := r.New(Config{Kind: Pods, Name: "m", Type: "a"}); !errors.As(err, new(*NotFoundError)) {
+		t.Errorf("New(Pods a) error %v, want a *NotFoundError", err)
 	}
 	if _, err := r.New(Config{Kind: External, Name: "m", Type: "a", Keys: map[string]string{"endpoint": "http://x"}}); err != nil {
 		t.Errorf("New: %v", err)

@@ -311,7 +311,7 @@ func TestNewErrors(t *testing.T) {
 func TestFactoryAndRegistry(t *testing.T) {
 	srv := serve(t, 200, `{"x": 42}`)
 	reg := collector.NewRegistry()
-	reg.Register(Type, Factory(opts(srv)))
+	reg.Register(collector.External, Type, Factory(opts(srv)))
 	c, err := reg.New(cfg(map[string]string{"endpoint": srv.URL, "json-key": "$.x"}))
 	if err != nil {
 		t.Fatal(err)
