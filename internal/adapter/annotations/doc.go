@@ -23,7 +23,9 @@
 //     in MetricConfig.Config. Three keys are generic and typed instead:
 //     "interval" (a Go duration > 0, the metric's collection interval),
 //     "per-replica" (a boolean, Object metrics only: "false" now means false) and
-//     "min-pod-ready-age" (a Go duration >= 0, Pods metrics only).
+//     "min-pod-ready-age" (a Go duration >= 0, Pods metrics only). On other metric
+//     types these two are reported as ignored while the metric is still collected, as
+//     the original silently ignored them.
 //
 // An annotation applies to the spec.metrics entries of the same type and name; one that
 // matches no entry is reported.

@@ -239,46 +239,49 @@ func parseAnnotations(annos map[string]string, ps *Problems) map[groupKey]*group
 			continue
 		}
 		for _, a := range g.annotations {
-			if msg := g.set(gk.typ, a); msg != "" {
-				*ps = append(*ps, Problem{Field: a.key, Value: a.value, Metric: g.metric, Message: msg})
-				g.bad = true
+			if msg, ignored := g.set(gk.typ, a); msg != "" {
+				*ps = append(*ps, Problem{Field: a.key, Value: a.value, Metric: g.metric, Message: msg, Ignored: ignored})
+				g.bad = g.bad || !ignored
 			}
 		}
 	}
 	return groups
 }
 
-// set applies one annotation to its group, or returns what is wrong with it.
-func (g *group) set(typ autoscalingv2.MetricSourceType, a annotation) string {
+// set applies one annotation to its group, or returns what is wrong with it. ignored
+// means the annotation has no effect but the metric is still collected: the original
+// silently ignored per-replica and min-pod-ready-age on metrics they do not apply to, so
+// HPAs written for it keep working here, with the problem reported.
+func (g *group) set(typ autoscalingv2.MetricSourceType, a annotation) (msg string, ignored bool) {
 	switch a.configKey {
 	case KeyInterval:
 		d, err := time.ParseDuration(strings.TrimSpace(a.value))
 		if err != nil || d <= 0 {
-			return "interval must be a positive duration such as 30s or 1m"
+			return "interval must be a positive duration such as 30s or 1m", false
 		}
 		g.interval = d
 	case KeyPerReplica:
 		if typ != autoscalingv2.ObjectMetricSourceType {
-			return "per-replica applies to object metrics only"
+			return "per-replica applies to object metrics only; ignored", true
 		}
 		b, err := strconv.ParseBool(strings.TrimSpace(a.value))
 		if err != nil {
-			return "per-replica must be true or false"
+			return "per-replica must be true or false", false
 		}
 		g.perReplica = b
 	case KeyMinPodReadyAge:
 		if typ != autoscalingv2.PodsMetricSourceType {
-			return "min-pod-ready-age applies to pods metrics only"
+			return "min-pod-ready-age applies to pods metrics only; ignored", true
 		}
 		d, err := time.ParseDuration(strings.TrimSpace(a.value))
 		if err != nil || d < 0 {
-			return "min-pod-ready-age must be a duration of 0 or more such as 30s"
+			return "min-pod-ready-age must be a duration of 0 or more such as 30s", false
 		}
 		g.minPodReadyAge = d
 	default:
 		g.config[a.configKey] = a.value
 	}
-	return ""
+	return "", false
 }
 
 // metricConfig builds the config of spec.metrics[i]. ok is false for metrics the adapter

@@ -367,6 +367,8 @@ func TestParseProblems(t *testing.T) {
 	longQuery := strings.Repeat("x", 1000)
 	const tooFew = "a metric type, a metric name and a collector type are needed"
 	tests := []struct {
+		// kept names metrics with an ignored problem that are still collected.
+		kept    []string
 		name    string
 		annos   map[string]string
 		metrics []autoscalingv2.MetricSpec
@@ -431,7 +433,8 @@ func TestParseProblems(t *testing.T) {
 			name:    "per-replica on an external metric",
 			annos:   map[string]string{"metric-config.external.e.prometheus/per-replica": "true", "metric-config.external.e.prometheus/query": "up"},
 			metrics: []autoscalingv2.MetricSpec{externalMetric("e", nil)},
-			want:    []wantProblem{{"metric-config.external.e.prometheus/per-replica", "true", "per-replica applies to object metrics only"}},
+			want:    []wantProblem{{"metric-config.external.e.prometheus/per-replica", "true", "per-replica applies to object metrics only; ignored"}},
+			kept:    []string{"External/e"},
 		},
 		{
 			name:    "bad min-pod-ready-age",
@@ -446,7 +449,8 @@ func TestParseProblems(t *testing.T) {
 			name:    "min-pod-ready-age on an external metric",
 			annos:   map[string]string{"metric-config.external.e.json-path/min-pod-ready-age": "30s"},
 			metrics: []autoscalingv2.MetricSpec{externalMetric("e", nil)},
-			want:    []wantProblem{{"metric-config.external.e.json-path/min-pod-ready-age", "30s", "applies to pods metrics only"}},
+			want:    []wantProblem{{"metric-config.external.e.json-path/min-pod-ready-age", "30s", "applies to pods metrics only; ignored"}},
+			kept:    []string{"External/e"},
 		},
 		{
 			name:    "two collector types for one metric",
@@ -544,8 +548,21 @@ func TestParseProblems(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := hpa(withGood(tt.annos), append([]autoscalingv2.MetricSpec{goodMetric}, tt.metrics...)...)
 			got, err := Parse(h)
-			if diff := cmp.Diff([]summary{goodSummary}, summarize(got)); diff != "" {
-				t.Errorf("the good metric must survive (-want +got):\n%s", diff)
+			var kept []string
+			for _, c := range got {
+				if c.Key.String() != goodSummary.Key {
+					kept = append(kept, c.Key.String())
+				}
+			}
+			if diff := cmp.Diff(tt.kept, kept); diff != "" {
+				t.Errorf("metrics kept besides the good one (-want +got):\n%s", diff)
+			}
+			found := false
+			for _, sm := range summarize(got) {
+				found = found || cmp.Equal(sm, goodSummary)
+			}
+			if !found {
+				t.Errorf("the good metric must survive unchanged: %+v", summarize(got))
 			}
 			var ps Problems
 			if !errors.As(err, &ps) {
@@ -556,7 +573,7 @@ func TestParseProblems(t *testing.T) {
 			}
 			for i, w := range tt.want {
 				p := ps[i]
-				if p.Field != w.Field || p.Value != w.Value || !strings.Contains(p.Message, w.Message) {
+				if p.Field != w.Field || p.Value != w.Value || !strings.Contains(p.Message, w.Message) || p.Ignored != (len(tt.kept) > 0) {
 					t.Errorf("problem %d = %+v\nwant field %q value %q message containing %q", i, p, w.Field, w.Value, w.Message)
 				}
 				msg := p.Error()

@@ -14,10 +14,12 @@ type Problem struct {
 	// Value is the annotation's value or the field's value, as written.
 	Value string
 	// Metric names the affected metric as "<type>/<name>" (e.g. "External/queue-depth")
-	// when known; that metric yields no MetricConfig.
+	// when known; unless Ignored, that metric yields no MetricConfig.
 	Metric string
 	// Message says what is wrong.
 	Message string
+	// Ignored means the annotation has no effect and the metric is still collected.
+	Ignored bool
 }
 
 // maxValueInMessage bounds how much of a value Error repeats: queries can be long and an
