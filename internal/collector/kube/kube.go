@@ -96,6 +96,9 @@ func (s *Scales) get(ctx context.Context, ref collector.ObjectRef) (*scaleResult
 		return nil, err
 	}
 	gr := m.Resource.GroupResource()
+	if ref.Namespace == "" && (m.Scope == nil || m.Scope.Name() == meta.RESTScopeNameNamespace) {
+		return nil, fmt.Errorf("%s: %s is namespaced and the reference has no namespace", describe(ref), gr)
+	}
 	sc, err := s.client.Scales(ref.Namespace).Get(ctx, gr, ref.Name, metav1.GetOptions{})
 	if err != nil {
 		// A 404 without details of the object is the API server's answer for a

@@ -127,6 +127,7 @@ func TestScalesErrors(t *testing.T) {
 		{"bad selector", collector.ObjectRef{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "app", Name: "badselector"}, []string{"Deployment app/badselector", `"app in (("`}},
 		{"unknown kind", collector.ObjectRef{APIVersion: "example.com/v1", Kind: "Gadget", Namespace: "app", Name: "x"}, []string{"Gadget app/x", "no such kind"}},
 		{"bad apiVersion", collector.ObjectRef{APIVersion: "a/b/c", Kind: "Deployment", Namespace: "app", Name: "x"}, []string{`apiVersion "a/b/c"`}},
+		{"no namespace", collector.ObjectRef{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"}, []string{"deployments.apps is namespaced and the reference has no namespace"}},
 		{"no name", collector.ObjectRef{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "app"}, []string{"needs a kind and a name"}},
 		{"server error", collector.ObjectRef{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "app", Name: "unavailable"}, []string{"Deployment app/unavailable", "get deployments.apps/scale", "etcd down"}},
 	} {

@@ -343,6 +343,7 @@ func TestPartialFailure(t *testing.T) {
 		"10.0.0.5": `{"rps": 4}`,
 		"10.0.0.7": `{"rps": 1, "pad": "` + strings.Repeat("x", 200) + `"}`,
 		"10.0.0.8": `302 `,
+		"10.0.0.9": `{"rps": 1e17}`,
 	}))
 	p.refuse["10.0.0.6:9090"] = true
 	cl := &cluster{selector: "app=web", pods: []corev1.Pod{
@@ -356,6 +357,7 @@ func TestPartialFailure(t *testing.T) {
 		mkpod("h-redirect", "10.0.0.8"),
 		mkpod("i-no-ip", "", readySince(now.Add(-time.Hour))),
 		mkpod("j-bad-ip", "not-an-ip"),
+		mkpod("k-huge", "10.0.0.9"),
 	}}
 	o := options(cl, p, clocktesting.NewFakeClock(now))
 	o.MaxBodyBytes = 100
@@ -367,8 +369,8 @@ func TestPartialFailure(t *testing.T) {
 	if !errors.As(err, &pe) {
 		t.Fatalf("error %v, want a *PodsError", err)
 	}
-	if pe.Asked != 10 || len(pe.Failed) != 8 {
-		t.Fatalf("asked %d, failed %d; want 10 and 8", pe.Asked, len(pe.Failed))
+	if pe.Asked != 11 || len(pe.Failed) != 9 {
+		t.Fatalf("asked %d, failed %d; want 11 and 9", pe.Asked, len(pe.Failed))
 	}
 	wantReasons := map[string]string{
 		"b-500":       `GET http://10.0.0.2:9090/metrics: 500 Internal Server Error: "{\"error\": \"overloaded\"}"`,
@@ -379,6 +381,7 @@ func TestPartialFailure(t *testing.T) {
 		"h-redirect":  "302 Found",
 		"i-no-ip":     "no IP",
 		"j-bad-ip":    `"not-an-ip" is not an IP address`,
+		"k-huge":      "the value 1e+17 is out of range",
 	}
 	for _, f := range pe.Failed {
 		if w := wantReasons[f.Pod]; w == "" || !strings.Contains(f.Err.Error(), w) {
@@ -386,7 +389,7 @@ func TestPartialFailure(t *testing.T) {
 		}
 	}
 	msg := err.Error()
-	for _, w := range []string{"8 of 10 pods gave no value", "pod b-500: GET", "pod c-malformed:", "pod d-missing:", "and 5 more"} {
+	for _, w := range []string{"9 of 11 pods gave no value", "pod b-500: GET", "pod c-malformed:", "pod d-missing:", "and 6 more"} {
 		if !strings.Contains(msg, w) {
 			t.Errorf("error %q does not contain %q", msg, w)
 		}
@@ -670,6 +673,19 @@ func TestRequestTimeout(t *testing.T) {
 		t.Fatalf("error %v, want a deadline naming 20ms", err)
 	}
 	<-ended
+}
+
+func TestBodyTimeout(t *testing.T) {
+	p := newPods(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(`{"rps": `))
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // the rest never comes
+	})
+	c := newCollector(t, config(map[string]string{"request-timeout": "20ms"}), options(&cluster{selector: "app=web", pods: []corev1.Pod{mkpod("web-1", "10.0.0.1")}}, p, clocktesting.NewFakeClock(now)))
+	_, err := c.Collect(context.Background())
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "reading the body: not done within 20ms") {
+		t.Fatalf("error %v, want a body deadline naming 20ms", err)
+	}
 }
 
 func TestConnectTimeout(t *testing.T) {
