@@ -19,10 +19,12 @@
 // values of those pods only. A request therefore never gets values of pods its selector
 // does not select, even when another HPA's collector measured them. (The original
 // compared the request's selector with the scale target's selector stored with each
-// value and ignored the pods' labels, and ignored the metric selector.) A request that
-// selects everything needs no lister: every live value of the resource in the namespace
-// is returned. A selector for a resource no lister serves is refused with BadRequest
-// rather than answered with values the selector may not select.
+// value, ignoring the pods' labels, and ignored the metric selector.) The lister is
+// asked only when the store holds values to filter, and never while the store is locked.
+//
+// A request that selects everything needs no lister: every live value of the resource
+// in the namespace is returned. A selector for a resource no lister serves is refused
+// with BadRequest rather than answered with values the selector may not select.
 //
 // The request's metric selector is matched against each value's labels (the metric
 // selector labels of the HPA that collects it, merged with the collector's labels).
@@ -39,6 +41,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -123,43 +126,43 @@ func (p *Provider) GetMetricByName(_ context.Context, name types.NamespacedName,
 // namespace that selector selects, one per object, sorted by name; possibly none.
 func (p *Provider) GetMetricBySelector(ctx context.Context, namespace string, selector labels.Selector, info cmprovider.CustomMetricInfo, metricSelector labels.Selector) (*custom_metrics.MetricValueList, error) {
 	ns := namespaceOf(info, namespace)
-	match, err := p.matcher(ctx, info.GroupResource, ns, selector)
-	if err != nil {
-		return nil, err
+	lister := p.listerFor(info.GroupResource)
+	if lister == nil && !selectsAll(selector) {
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("selecting %s by label is not supported here; ask for one object by name or for all of them", info.GroupResource))
 	}
 	ms, err := metricSelectorOf(metricSelector)
 	if err != nil {
 		return nil, err
 	}
-	list := &custom_metrics.MetricValueList{Items: []custom_metrics.MetricValue{}}
-	if match == nil && !selectsAll(selector) {
-		return list, nil // the selector selects no object
+	// The store first: the lister is asked only when there is something to filter, and
+	// never while the store is locked (it may call the API server).
+	items := p.store.Objects(info.GroupResource, ns, info.Metric, metricSelector, nil)
+	if len(items) > 0 && !selectsAll(selector) {
+		selected, err := selectedNames(ctx, lister, info.GroupResource, ns, selector)
+		if err != nil {
+			return nil, err
+		}
+		items = slices.DeleteFunc(items, func(it store.Item) bool {
+			_, ok := selected[it.Value.Object.Name]
+			return !ok
+		})
 	}
-	var matchFn func(string) bool
-	if match != nil {
-		matchFn = func(name string) bool { _, ok := match[name]; return ok }
-	}
-	items := p.store.Objects(info.GroupResource, ns, info.Metric, metricSelector, matchFn)
-	list.Items = make([]custom_metrics.MetricValue, 0, len(items))
+	list := &custom_metrics.MetricValueList{Items: make([]custom_metrics.MetricValue, 0, len(items))}
 	for _, it := range items {
 		list.Items = append(list.Items, metricValue(info, it, ms))
 	}
 	return list, nil
 }
 
-// matcher returns the names of the objects selector selects: nil when it selects all
-// (no lookup needed) or when it selects none.
-func (p *Provider) matcher(ctx context.Context, gr schema.GroupResource, namespace string, selector labels.Selector) (map[string]struct{}, error) {
-	if selectsAll(selector) {
-		return nil, nil
-	}
-	lister := p.objects
+func (p *Provider) listerFor(gr schema.GroupResource) ObjectLister {
 	if gr == store.PodsResource && p.pods != nil {
-		lister = p.pods
+		return p.pods
 	}
-	if lister == nil {
-		return nil, apierrors.NewBadRequest(fmt.Sprintf("selecting %s by label is not supported here; ask for one object by name or for all of them", gr))
-	}
+	return p.objects
+}
+
+// selectedNames returns the names of the objects selector selects.
+func selectedNames(ctx context.Context, lister ObjectLister, gr schema.GroupResource, namespace string, selector labels.Selector) (map[string]struct{}, error) {
 	names, err := lister.ObjectNames(ctx, gr, namespace, selector)
 	if err != nil {
 		var status apierrors.APIStatus
@@ -167,9 +170,6 @@ func (p *Provider) matcher(ctx context.Context, gr schema.GroupResource, namespa
 			return nil, err
 		}
 		return nil, apierrors.NewInternalError(fmt.Errorf("listing the %s selected by %q in namespace %q: %w", gr, selector, namespace, err))
-	}
-	if len(names) == 0 {
-		return nil, nil
 	}
 	set := make(map[string]struct{}, len(names))
 	for _, n := range names {

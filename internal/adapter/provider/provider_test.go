@@ -317,6 +317,10 @@ func TestGetMetricBySelectorListers(t *testing.T) {
 	if got, err := p.GetMetricBySelector(ctx, "default", sel(t, "app=web"), podsInfo("rps"), nil); err != nil || len(got.Items) != 1 {
 		t.Errorf("pods through Objects: %v, %v", summary(got.Items), err)
 	}
+	// With no value stored there is nothing to filter: the lister is not asked.
+	if got, err := p.GetMetricBySelector(ctx, "default", sel(t, "app=web"), podsInfo("latency"), nil); err != nil || len(got.Items) != 0 {
+		t.Errorf("no values: %v, %v", summary(got.Items), err)
+	}
 	if diff := cmp.Diff([]string{"ingresses.networking.k8s.io default app=web", "pods default app=web"}, asked); diff != "" {
 		t.Errorf("lister calls (-want +got):\n%s", diff)
 	}
