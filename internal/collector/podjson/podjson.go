@@ -418,7 +418,8 @@ func (s skipped) String() string {
 }
 
 // eligible returns the pods to ask, sorted by name: Ready, not terminating, and Ready for
-// at least the minimum age.
+// at least the minimum age. A Ready condition without lastTransitionTime (the kubelet
+// always sets it) counts as old enough rather than holding the pod back forever.
 func (c *Collector) eligible(pods []corev1.Pod, now time.Time) ([]*corev1.Pod, skipped) {
 	var out []*corev1.Pod
 	var s skipped
