@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the local cluster's binaries from the pinned tools modules and caches them by
 # version outside the work tree. Later runs find them in the cache and return at once.
+# Prometheus is the exception: it is installed from the Debian package if missing.
 #
 #   hack/cluster/build.sh            build what is missing, print the bin directory
 #
@@ -45,4 +46,48 @@ build metrics-server sigs.k8s.io/metrics-server/cmd/metrics-server "metrics-serv
 for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
 	build kubernetes "k8s.io/kubernetes/cmd/$c" "$c-$KUBE_VERSION" "$kv"
 done
+
+# Prometheus comes from the Debian package (/usr/bin/prometheus, 2.x; about 10 s with the
+# package lists), not from the Go module: it is installed once per machine, not cached here.
+# Without root (and no password-less sudo) it cannot be installed: under CI=true that fails
+# the build, since the e2e tests need it; elsewhere the cluster runs without Prometheus.
+ensure_prometheus() {
+	local prom="${CPA_PROMETHEUS_BIN:-/usr/bin/prometheus}"
+	[[ -x $prom ]] && return 0
+	local sudo=()
+	if ((EUID != 0)); then
+		if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+			sudo=(sudo -n)
+		elif [[ ${CI:-} == true ]]; then
+			log "ERROR: Prometheus is missing ($prom) and this user ($(id -un)) cannot install it: not root, no password-less sudo."
+			log "       Install the Debian package as root: apt-get update && apt-get install -y prometheus"
+			exit 1
+		else
+			log "WARNING: Prometheus is missing ($prom) and this user cannot install it (not root);"
+			log "         the cluster starts without it and the tests that need it skip."
+			log "         To add it: sudo apt-get update && sudo apt-get install -y prometheus"
+			return 0
+		fi
+	fi
+	if ! command -v apt-get >/dev/null; then
+		if [[ ${CI:-} == true ]]; then
+			log "ERROR: Prometheus is missing ($prom) and there is no apt-get to install it with"
+			exit 1
+		fi
+		log "WARNING: Prometheus is missing ($prom) and there is no apt-get; the cluster starts without it"
+		return 0
+	fi
+	log "installing Prometheus from the Debian package (apt-get update, apt-get install prometheus; once per machine) ..."
+	local start=$SECONDS
+	# Its maintainer scripts try to start a service; no init system runs one here, and the
+	# cluster starts its own Prometheus anyway.
+	if ! { "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; } >&2 8>&-; then
+		log "ERROR: could not install the Debian package prometheus (output above)"
+		exit 1
+	fi
+	[[ -x $prom ]] || { log "ERROR: the package prometheus installed, but $prom is not there"; exit 1; }
+	log "installed $("$prom" --version 2>&1 | head -n1) in $((SECONDS - start))s"
+}
+ensure_prometheus
 echo "$bin"

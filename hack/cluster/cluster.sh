@@ -3,7 +3,10 @@
 # (etcd, kube-apiserver, kube-controller-manager, kube-scheduler), kwok, which fakes the
 # kubelets (nodes turn Ready and pods Running with loopback IPs, no container runs, and each
 # node serves kubelet-style resource metrics), and metrics-server, which scrapes them and serves
-# metrics.k8s.io through the aggregation layer, as in a real cluster.
+# metrics.k8s.io through the aggregation layer, as in a real cluster. Beside it runs a real
+# Prometheus server (the Debian package, which build.sh installs if /usr/bin/prometheus is
+# missing) that scrapes every 2 s the targets tests list in files under
+# $CPA_CLUSTER_DIR/prometheus/targets/*.json (file_sd_configs; test/e2e/framework writes them).
 #
 # Usage: hack/cluster/cluster.sh <command>
 #
@@ -16,10 +19,12 @@
 #               eval "$(hack/cluster/cluster.sh env)"
 #
 # Everything lives in $CPA_CLUSTER_DIR (default $CPA_CACHE_DIR/cluster, CPA_CACHE_DIR default
-# ${XDG_CACHE_HOME:-$HOME/.cache}/custom-pod-autoscaler): pki/, kubeconfig, etcd/, logs/, run/, bin/.
+# ${XDG_CACHE_HOME:-$HOME/.cache}/custom-pod-autoscaler): pki/, kubeconfig, etcd/, logs/, run/, bin/,
+# prometheus/.
 # All components listen on 127.0.0.1 only, on fixed uncommon ports: etcd 12379 (peer 12380),
 # kube-apiserver 16443, kube-controller-manager 16257, kube-scheduler 16259, kwok 16250 (also
-# the fake nodes' kubelet port), metrics-server 16446. Pod IPs come from 127.1.0.0/16, so every pod IP is a loopback
+# the fake nodes' kubelet port), metrics-server 16446, Prometheus 19090 (http://127.0.0.1:19090;
+# its config, data and targets in prometheus/). Pod IPs come from 127.1.0.0/16, so every pod IP is a loopback
 # address a test can serve on; Service IPs from 10.96.0.0/16 (no kube-proxy: nothing routes them).
 set -euo pipefail
 
@@ -34,6 +39,9 @@ readonly APISERVER_PORT=16443
 readonly KCM_PORT=16257 SCHEDULER_PORT=16259
 readonly KWOK_PORT=16250 # kwok's kubelet-style server (metrics, /healthz); also the nodes' kubelet port
 readonly METRICS_SERVER_PORT=16446
+readonly PROMETHEUS_PORT=19090
+# The Debian package's binary (build.sh installs it); CPA_PROMETHEUS_BIN names another one.
+readonly PROMETHEUS_BIN="${CPA_PROMETHEUS_BIN:-/usr/bin/prometheus}"
 readonly POD_CIDR=127.1.0.0/16 SERVICE_CIDR=10.96.0.0/16 SERVICE_IP=10.96.0.1
 readonly NODES=(kwok-node-0)
 readonly COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok metrics-server)
@@ -43,6 +51,7 @@ pki="$state/pki"
 kubeconfig="$state/kubeconfig"
 logs="$state/logs"
 run="$state/run"
+prom="$state/prometheus"
 
 log() { printf '[cluster] %s\n' "$*" >&2; }
 die() {
@@ -74,7 +83,20 @@ running() {
 	local pid
 	pid="$(pid_of "$1")" || return 1
 	[[ -n $pid && -r /proc/$pid/cmdline ]] || return 1
+	if [[ $1 == prometheus ]]; then
+		tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$PROMETHEUS_BIN --config.file $prom/"
+		return
+	fi
 	tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "/$1-v"
+}
+
+# binary_of <component>: the executable start runs.
+binary_of() {
+	if [[ $1 == prometheus ]]; then
+		echo "$PROMETHEUS_BIN"
+	else
+		echo "$bin/$1-$(version_of "$1")"
+	fi
 }
 
 port_owner() { ss -Hltnp "sport = :$1" 2>/dev/null | head -n1; }
@@ -91,8 +113,8 @@ start() {
 	owner="$(port_owner "$port")"
 	[[ -z $owner ]] || die "cannot start $name: port $port is taken by a process this script did not start: $owner"
 	local bin_path
-	bin_path="$bin/$name-$(version_of "$name")"
-	[[ -x $bin_path ]] || die "missing binary $bin_path (hack/cluster/build.sh should have built it)"
+	bin_path="$(binary_of "$name")"
+	[[ -x $bin_path ]] || die "missing binary $bin_path (hack/cluster/build.sh should have built or installed it)"
 	[[ -f $logs/$name.log ]] && mv -f "$logs/$name.log" "$logs/$name.log.prev"
 	log "starting $name (log: $logs/$name.log)"
 	setsid nohup "$bin_path" "$@" >"$logs/$name.log" 2>&1 </dev/null 9>&- &
@@ -167,7 +189,7 @@ stop() {
 
 # Clients first, the API server next, etcd last: a server whose backend is gone shuts down slowly.
 stop_all() {
-	stop metrics-server kwok kube-scheduler kube-controller-manager
+	stop prometheus metrics-server kwok kube-scheduler kube-controller-manager
 	stop kube-apiserver
 	stop etcd
 }
@@ -286,16 +308,26 @@ nodes_ready() {
 	for n in "${NODES[@]}"; do node_ready "$n" || return 1; done
 }
 default_sa_exists() { kubectl -n default get serviceaccount default; }
+prometheus_ready() { curl -fsS --max-time 2 "http://127.0.0.1:$PROMETHEUS_PORT/-/ready" >/dev/null; }
+
+# Prometheus is part of the cluster when its binary is there: build.sh installs it, and fails
+# under CI=true when it cannot; elsewhere the cluster runs without it (the tests that need it
+# then skip) and says so.
+with_prometheus() { [[ -x $PROMETHEUS_BIN ]]; }
 
 all_running() {
 	local c
 	for c in "${COMPONENTS[@]}"; do running "$c" || return 1; done
+	if with_prometheus; then running prometheus || return 1; fi
 }
 
 apiservice_available() {
 	[[ $(kubectl get apiservice "$1" -o jsonpath='{.status.conditions[?(@.type=="Available")].status}' 2>/dev/null) == True ]]
 }
-cluster_ready() { all_running && apiserver_ready && nodes_ready && apiservice_available v1beta1.metrics.k8s.io; }
+cluster_ready() {
+	all_running && apiserver_ready && nodes_ready && apiservice_available v1beta1.metrics.k8s.io &&
+		{ ! with_prometheus || prometheus_ready; }
+}
 
 # ---------------------------------------------------------------------------------------------
 # commands
@@ -416,6 +448,50 @@ spec:
 EOF
 }
 
+# Prometheus scrapes, every 2 s, the targets that tests list in $prom/targets/*.json: each
+# file a file_sd list of target groups ([{"targets": ["127.0.0.1:PORT"], "labels": {"job": "x"}}]);
+# a file's target labels (job included) win over the scrape config's.
+prometheus_config() {
+	cat <<EOF
+# Written by hack/cluster/cluster.sh up; do not edit.
+global:
+  scrape_interval: 2s
+  scrape_timeout: 2s
+  evaluation_interval: 2s
+scrape_configs:
+- job_name: e2e
+  file_sd_configs:
+  - files: ['$prom/targets/*.json']
+    refresh_interval: 2s
+EOF
+}
+
+start_prometheus() {
+	if ! with_prometheus; then
+		log "WARNING: no Prometheus at $PROMETHEUS_BIN (build.sh could not install it); the cluster runs without it"
+		return 0
+	fi
+	if running prometheus; then
+		return 0
+	fi
+	rm -f "$prom/url"
+	mkdir -p "$prom/data" "$prom/targets"
+	prometheus_config >"$prom/prometheus.yml.tmp"
+	mv "$prom/prometheus.yml.tmp" "$prom/prometheus.yml"
+	start prometheus "$PROMETHEUS_PORT" \
+		--config.file "$prom/prometheus.yml" \
+		--storage.tsdb.path "$prom/data" \
+		--storage.tsdb.retention.time 1d \
+		--web.listen-address "127.0.0.1:$PROMETHEUS_PORT"
+}
+
+# wait_prometheus waits for /-/ready, then writes the URL where test/e2e/framework finds it.
+wait_prometheus() {
+	with_prometheus || return 0
+	wait_until prometheus 60 "Prometheus /-/ready on http://127.0.0.1:$PROMETHEUS_PORT" prometheus_ready
+	echo "http://127.0.0.1:$PROMETHEUS_PORT" >"$prom/url"
+}
+
 cmd_up() {
 	local t0=$EPOCHREALTIME
 	lock
@@ -441,6 +517,8 @@ cmd_up() {
 		--initial-cluster "cpa-local=http://127.0.0.1:$ETCD_PEER_PORT" \
 		--unsafe-no-fsync \
 		--log-level warn
+	# Prometheus depends on nothing here; it gets ready while the control plane starts.
+	start_prometheus
 	wait_until etcd 30 "etcd health on 127.0.0.1:$ETCD_PORT" etcd_healthy
 
 	start kube-apiserver "$APISERVER_PORT" \
@@ -533,6 +611,7 @@ cmd_up() {
 		--metric-resolution 10s \
 		--kubelet-request-timeout 5s
 	wait_until metrics-server 90 "APIService v1beta1.metrics.k8s.io Available" apiservice_available v1beta1.metrics.k8s.io
+	wait_prometheus
 	# Pod metrics follow about two scrapes (20 s) after a pod runs: CPU usage is a rate.
 	versions_line >"$run/versions"
 	log "cluster up in $(elapsed "$t0"): KUBECONFIG=$kubeconfig"
@@ -559,11 +638,11 @@ cmd_down() {
 	lock
 	stop_all
 	local c owner
-	for c in $ETCD_PORT $APISERVER_PORT $KCM_PORT $SCHEDULER_PORT $KWOK_PORT $METRICS_SERVER_PORT; do
+	for c in $ETCD_PORT $APISERVER_PORT $KCM_PORT $SCHEDULER_PORT $KWOK_PORT $METRICS_SERVER_PORT $PROMETHEUS_PORT; do
 		owner="$(port_owner "$c")"
 		[[ -z $owner ]] || log "WARNING: port $c is still in use by a process this script did not start: $owner"
 	done
-	rm -rf "$state/etcd" "$run/versions"
+	rm -rf "$state/etcd" "$run/versions" "$prom"
 	if $purge; then
 		# Keep the lock file (held right now); remove everything else.
 		find "$state" -mindepth 1 -maxdepth 1 ! -name .lock -exec rm -rf {} +
@@ -584,6 +663,14 @@ cmd_status() {
 			ok=1
 		fi
 	done
+	if running prometheus; then
+		printf '%-24s running (pid %s) http://127.0.0.1:%s\n' prometheus "$(pid_of prometheus)" "$PROMETHEUS_PORT"
+	elif with_prometheus; then
+		printf '%-24s stopped\n' prometheus
+		ok=1
+	else
+		printf '%-24s not installed (%s)\n' prometheus "$PROMETHEUS_BIN"
+	fi
 	if [[ -f $pki/ca.crt ]] && apiserver_ready; then
 		printf '%-24s https://127.0.0.1:%s ready\n' "api" "$APISERVER_PORT"
 		local n
@@ -603,6 +690,7 @@ cmd_status() {
 
 cmd_env() {
 	printf 'export KUBECONFIG=%q\n' "$kubeconfig"
+	printf 'export PROMETHEUS_URL=%q\n' "http://127.0.0.1:$PROMETHEUS_PORT"
 	# shellcheck disable=SC2016 # $PATH is for the shell that evals this line.
 	printf 'export PATH=%q:"$PATH"\n' "$state/bin"
 }
