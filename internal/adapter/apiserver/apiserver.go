@@ -134,7 +134,7 @@ func (o *Options) Run(ctx context.Context, custom provider.CustomMetricsProvider
 	return srv.GenericAPIServer.PrepareRun().RunWithContext(ctx)
 }
 
-func (o *Options) newServer(custom provider.CustomMetricsProvider, external provider.ExternalMetricsProvider) (*cmapiserver.CustomMetricsAdapterServer, error) {
+func (o *Options) newServer(custom provider.CustomMetricsProvider, external provider.ExternalMetricsProvider) (_ *cmapiserver.CustomMetricsAdapterServer, err error) {
 	if custom == nil && external == nil {
 		return nil, errors.New("neither the custom nor the external metrics API is enabled: nothing to serve")
 	}
@@ -160,6 +160,12 @@ func (o *Options) newServer(custom provider.CustomMetricsProvider, external prov
 	if err := o.SecureServing.ApplyTo(&cfg.SecureServing, &cfg.LoopbackClientConfig); err != nil {
 		return nil, fmt.Errorf("secure serving: %w", err)
 	}
+	defer func() {
+		// ApplyTo opened the port: free it if the server is not built after all.
+		if err != nil && o.SecureServing.Listener != nil {
+			_ = o.SecureServing.Listener.Close()
+		}
+	}()
 	if err := o.Authentication.ApplyTo(&cfg.Authentication, cfg.SecureServing, cfg.OpenAPIConfig); err != nil {
 		return nil, fmt.Errorf("delegated authentication: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -126,6 +127,31 @@ func TestValidate(t *testing.T) {
 	p := provider.New(store.New(time.Minute, clocktesting.NewFakePassiveClock(time.Now()), nil), provider.Options{})
 	if err := o.Run(ctx, p, nil); err == nil || !strings.Contains(err.Error(), "priority-and-fairness") {
 		t.Errorf("priority and fairness without a client: got %v", err)
+	}
+}
+
+func TestRunFailsCleanly(t *testing.T) {
+	o := NewOptions()
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	o.AddFlags(fs)
+	missing := filepath.Join(t.TempDir(), "missing")
+	if err := fs.Parse([]string{"--cert-dir=", "--authentication-kubeconfig=" + missing}); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	o.SecureServing.Listener = ln
+	o.SecureServing.BindPort = ln.Addr().(*net.TCPAddr).Port
+	p := provider.New(store.New(time.Minute, clocktesting.NewFakePassiveClock(time.Now()), nil), provider.Options{})
+	if err := o.Run(context.Background(), p, p); err == nil || !strings.Contains(err.Error(), "authentication") {
+		t.Fatalf("got %v, want a delegated authentication error", err)
+	}
+	// The port is freed when the server cannot be built.
+	if _, err := ln.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Accept after the failed Run: %v, want the listener closed", err)
 	}
 }
 
