@@ -543,9 +543,11 @@ func (s *Store) Object(gr schema.GroupResource, namespace, name, metric string, 
 
 // Objects returns the live values of metric about objects of resource gr in namespace
 // whose name match accepts (nil: all) and whose labels metricSelector matches (nil or
-// empty: any), one per object, sorted by object name. For the API's
-// GetMetricBySelector, match is membership in the names of the objects the request's
-// label selector selects (the caller lists them; the store does not know object labels).
+// empty: any), one per object, sorted by object name. The store does not know object
+// labels: a request's label selector is resolved by the caller, who lists the selected
+// names. match runs under the store's read lock, so it must not block (the API
+// provider passes nil and filters the result instead, since its listing may call the
+// API server).
 func (s *Store) Objects(gr schema.GroupResource, namespace, metric string, metricSelector labels.Selector, match func(name string) bool) []Item {
 	deadline := s.clock.Now().Add(-s.ttl)
 	s.mu.RLock()
