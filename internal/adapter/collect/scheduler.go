@@ -11,6 +11,7 @@ package collect
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"sync"
@@ -172,6 +173,9 @@ func (s *Scheduler) Stop(owner store.Owner, key annotations.MetricKey) {
 	if r != nil && r.done != nil {
 		<-r.done // no collection of this job may Set after the delete below
 	}
+	if c, ok := r.collectorCloser(); ok {
+		_ = c.Close() // e.g. the pod collector's kept-alive connections
+	}
 	s.store.DeleteMetric(owner, key)
 }
 
@@ -202,6 +206,15 @@ func (s *Scheduler) Len() int {
 		n += len(byKey)
 	}
 	return n
+}
+
+// collectorCloser returns r's collector when it holds resources to release.
+func (r *running) collectorCloser() (io.Closer, bool) {
+	if r == nil {
+		return nil, false
+	}
+	c, ok := r.job.Collector.(io.Closer)
+	return c, ok
 }
 
 func (s *Scheduler) startLocked(owner store.Owner, r *running) {

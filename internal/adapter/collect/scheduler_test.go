@@ -345,3 +345,21 @@ func TestConcurrencyIsBounded(t *testing.T) {
 		t.Errorf("peak concurrency %d, want 2", p)
 	}
 }
+
+type closing struct {
+	*scripted
+	closed atomic.Bool
+}
+
+func (c *closing) Close() error { c.closed.Store(true); return nil }
+
+func TestStopClosesCollector(t *testing.T) {
+	f := newFixture(t, Options{})
+	c := &closing{scripted: newScripted(result{value: "1"})}
+	f.sched.Start(owner, Job{Key: extKey, Type: "x", Interval: time.Minute, Collector: c})
+	waitCalls(t, c.scripted, 1)
+	f.sched.Stop(owner, extKey)
+	if !c.closed.Load() {
+		t.Error("a stopped collector was not closed")
+	}
+}
