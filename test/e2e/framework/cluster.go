@@ -53,6 +53,12 @@ type Cluster struct {
 	Config  *rest.Config
 	Client  kubernetes.Interface
 	Dynamic dynamic.Interface
+	// PrometheusURL is the local cluster's Prometheus server (http://127.0.0.1:19090), or
+	// "" when none runs; RequirePrometheus skips or fails a test that needs it.
+	PrometheusURL string
+	// prometheusTargets is the directory whose *.json files list Prometheus's scrape
+	// targets (AddPrometheusTarget writes them).
+	prometheusTargets string
 }
 
 var (
@@ -128,7 +134,9 @@ func setup() (*Cluster, error) {
 	if _, err := probe.Discovery().ServerVersion(); err != nil {
 		return nil, fmt.Errorf("cluster at %s (kubeconfig %s) does not answer: %w", cfg.Host, kubeconfig, err)
 	}
-	return &Cluster{RepoRoot: root, Kubeconfig: kubeconfig, Config: cfg, Client: client, Dynamic: dyn}, nil
+	c := &Cluster{RepoRoot: root, Kubeconfig: kubeconfig, Config: cfg, Client: client, Dynamic: dyn}
+	c.PrometheusURL, c.prometheusTargets = findPrometheus(filepath.Dir(kubeconfig))
+	return c, nil
 }
 
 // clusterUp runs `hack/cluster/cluster.sh up` (its progress goes to stderr) and
