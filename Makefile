@@ -19,6 +19,7 @@ CONTROLLER_GEN := $(TOOLS_BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
 HELM_VERSION := v4.3.1
 HELM := $(TOOLS_BIN)/helm-$(HELM_VERSION)
 CHART := deploy/helm/custom-pod-autoscaler-operator
+KMA_CHART := deploy/helm/kube-metrics-adapter
 BIN := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
@@ -54,11 +55,11 @@ $(HELM):
 	GOBIN=$(TOOLS_BIN)/tmp go install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
 	mv $(TOOLS_BIN)/tmp/helm $@
 
-generate: $(CONTROLLER_GEN) ## regenerate the API's deep copies, the CRD, the operator's RBAC and the install manifests (deploy/)
+generate: $(CONTROLLER_GEN) $(HELM) ## regenerate the API's deep copies, the CRD, the operator's RBAC and the install manifests (deploy/)
 	$(CONTROLLER_GEN) object paths=./api/...
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:dir=deploy/crd
 	$(CONTROLLER_GEN) rbac:roleName=custom-pod-autoscaler-operator paths=./internal/operator/... output:rbac:dir=deploy/rbac
-	hack/gen-install.sh
+	HELM=$(HELM) hack/gen-install.sh
 
 verify-generate: generate ## fail if make generate changed a generated file (not yet staged or committed)
 	@changed="$$(git status --porcelain -- 'api/**/zz_generated.*' deploy | grep -v '^[AM] ' || true)"; \
@@ -67,6 +68,9 @@ verify-generate: generate ## fail if make generate changed a generated file (not
 lint: $(STATICCHECK) $(HELM) verify-generate ## gofmt, go vet, staticcheck, helm lint, generated files up to date
 	$(HELM) lint --strict $(CHART) --set mode=cluster
 	$(HELM) lint --strict $(CHART) --set mode=namespaced
+	$(HELM) lint --strict $(KMA_CHART)
+	$(HELM) lint --strict $(KMA_CHART) --set certManager.enabled=true
+	$(HELM) lint --strict $(KMA_CHART) --set tls.existingSecret=kma-tls --set tls.caBundle=Y2E=
 	@unformatted=$$(gofmt -s -l $$(git ls-files '*.go')); \
 	if [[ -n "$$unformatted" ]]; then echo "gofmt -s would change:"; echo "$$unformatted"; exit 1; fi
 	go vet ./...
