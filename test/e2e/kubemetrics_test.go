@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -251,7 +252,10 @@ type metricsAdapter struct {
 	done   chan struct{}
 }
 
-var adapterAPIServices = []struct{ group, version string }{
+// apiServiceVersion is one group version of an APIService.
+type apiServiceVersion struct{ group, version string }
+
+var adapterAPIServices = []apiServiceVersion{
 	{"custom.metrics.k8s.io", "v1beta2"},
 	{"external.metrics.k8s.io", "v1beta1"},
 }
@@ -260,6 +264,17 @@ const adapterService = "cpa-e2e-metrics-adapter"
 
 func apiServiceGVR() schema.GroupVersionResource {
 	return schema.GroupVersionResource{Group: "apiregistration.k8s.io", Version: "v1", Resource: "apiservices"}
+}
+
+// metricsAPIs serialises the tests that register the cluster's custom and external
+// metrics APIServices: there is one of each per cluster.
+var metricsAPIs sync.Mutex
+
+// lockMetricsAPIs holds the metrics APIServices for the rest of the test.
+func lockMetricsAPIs(t *testing.T) {
+	t.Helper()
+	metricsAPIs.Lock()
+	t.Cleanup(metricsAPIs.Unlock) // registered first: runs after every later cleanup
 }
 
 // startMetricsAdapter builds and starts the adapter on a free port, registers it and
@@ -272,6 +287,7 @@ func startMetricsAdapter(t *testing.T, ctx context.Context) *metricsAdapter {
 		skipUnlessCI(t, "no aggregated-serving certificate of the local cluster (%v); custom metrics need the local cluster", err)
 	}
 	bin := framework.BuildBinary(t, "./test/metricsadapter")
+	lockMetricsAPIs(t)
 	a := &metricsAdapter{t: t, values: filepath.Join(t.TempDir(), "values.json"), out: &syncBuffer{}, done: make(chan struct{})}
 	a.set(`{}`)
 	port := freePort(t)
@@ -292,21 +308,35 @@ func startMetricsAdapter(t *testing.T, ctx context.Context) *metricsAdapter {
 	go func() { _ = a.cmd.Wait(); close(a.done) }()
 	t.Cleanup(func() {
 		a.stop()
-		for _, s := range adapterAPIServices {
-			_ = c.Dynamic.Resource(apiServiceGVR()).Delete(context.Background(), s.version+"."+s.group, metav1.DeleteOptions{})
-		}
-		_ = c.Client.CoreV1().Services("kube-system").Delete(context.Background(), adapterService, metav1.DeleteOptions{})
 		if t.Failed() {
 			t.Logf("metrics adapter output:\n%s", a.out.String())
 		}
 	})
+	registerMetricsAPIs(t, ctx, adapterService, port, adapterAPIServices, a.done, a.out.String)
+	return a
+}
 
+// registerMetricsAPIs registers the APIServices of versions, served by the process
+// listening on 127.0.0.1:port (through an ExternalName Service named service in
+// kube-system, with the local cluster's CA as caBundle), and waits until they are
+// Available; closing exited (the process died) fails the wait at once with its output.
+// Cleanup removes them. The caller holds lockMetricsAPIs.
+func registerMetricsAPIs(t *testing.T, ctx context.Context, service string, port int, versions []apiServiceVersion, exited <-chan struct{}, output func() string) {
+	t.Helper()
+	c := framework.Ensure(t)
+	pki := filepath.Join(filepath.Dir(c.Kubeconfig), "pki")
+	t.Cleanup(func() {
+		for _, s := range versions {
+			_ = c.Dynamic.Resource(apiServiceGVR()).Delete(context.Background(), s.version+"."+s.group, metav1.DeleteOptions{})
+		}
+		_ = c.Client.CoreV1().Services("kube-system").Delete(context.Background(), service, metav1.DeleteOptions{})
+	})
 	svc := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: adapterService, Namespace: "kube-system"},
+		ObjectMeta: metav1.ObjectMeta{Name: service, Namespace: "kube-system"},
 		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "localhost",
 			Ports: []corev1.ServicePort{{Name: "https", Port: int32(port), Protocol: corev1.ProtocolTCP}}},
 	}
-	_ = c.Client.CoreV1().Services("kube-system").Delete(ctx, adapterService, metav1.DeleteOptions{})
+	_ = c.Client.CoreV1().Services("kube-system").Delete(ctx, service, metav1.DeleteOptions{})
 	if _, err := c.Client.CoreV1().Services("kube-system").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -314,13 +344,13 @@ func startMetricsAdapter(t *testing.T, ctx context.Context) *metricsAdapter {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range adapterAPIServices {
+	for _, s := range versions {
 		obj := &unstructured.Unstructured{Object: map[string]any{
 			"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
 			"metadata": map[string]any{"name": s.version + "." + s.group},
 			"spec": map[string]any{
 				"group": s.group, "version": s.version,
-				"service":              map[string]any{"name": adapterService, "namespace": "kube-system", "port": int64(port)},
+				"service":              map[string]any{"name": service, "namespace": "kube-system", "port": int64(port)},
 				"caBundle":             ca,
 				"groupPriorityMinimum": int64(100), "versionPriority": int64(100),
 			},
@@ -336,11 +366,11 @@ func startMetricsAdapter(t *testing.T, ctx context.Context) *metricsAdapter {
 	}
 	framework.Eventually(t, 60*time.Second, 250*time.Millisecond, func() (bool, string) {
 		select {
-		case <-a.done:
-			t.Fatalf("the metrics adapter exited:\n%s", a.out.String())
+		case <-exited:
+			t.Fatalf("the metrics API server exited:\n%s", output())
 		default:
 		}
-		for _, s := range adapterAPIServices {
+		for _, s := range versions {
 			u, err := c.Dynamic.Resource(apiServiceGVR()).Get(ctx, s.version+"."+s.group, metav1.GetOptions{})
 			if err != nil {
 				return false, err.Error()
@@ -359,7 +389,6 @@ func startMetricsAdapter(t *testing.T, ctx context.Context) *metricsAdapter {
 		}
 		return true, ""
 	})
-	return a
 }
 
 // set replaces the values the adapter serves.

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/spf13/pflag"
+	"k8s.io/klog/v2"
+
+	"github.com/custompodautoscaler/cpa/internal/adapter/apiserver"
+	"github.com/custompodautoscaler/cpa/internal/adapter/store"
+	"github.com/custompodautoscaler/cpa/internal/collector/prometheus"
+)
+
+// options are the command line's settings. The names and defaults are the original
+// adapter's, so its manifests keep working.
+type options struct {
+	server *apiserver.Options
+
+	kubeconfig, listerKubeconfig string
+	qps                          float32
+	burst                        int
+
+	enableCustom, enableExternal bool
+
+	prometheusServer, prometheusTokenFile          string
+	additionalPrometheus, additionalPrometheusToks map[string]string
+	skipperIngress, skipperRouteGroup              bool
+	skipperBackendsAnnotations                     []string
+
+	metricsAddress        string
+	metricsTTL            time.Duration
+	gcInterval            time.Duration
+	defaultInterval       time.Duration
+	resourceUpdate        time.Duration
+	disregardIncompatible bool
+	maxConcurrent         int
+	showVersion           bool
+
+	servers prometheus.Servers
+}
+
+func newFlagSet(o *options) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("kube-metrics-adapter", pflag.ContinueOnError)
+	fs.SortFlags = true
+	o.server = apiserver.NewOptions()
+	o.server.AddFlags(fs)
+
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of the cluster whose HPAs the adapter serves (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)")
+	fs.StringVar(&o.listerKubeconfig, "lister-kubeconfig", "", "the original's name for --kubeconfig; wins when both are set")
+	fs.Float32Var(&o.qps, "kube-client-qps", 0, "client-side requests per second to the API server; 0: client-go's default (5)")
+	fs.IntVar(&o.burst, "kube-client-burst", 0, "requests above --kube-client-qps allowed in a burst; 0: client-go's default (10)")
+
+	fs.BoolVar(&o.enableCustom, "enable-custom-metrics-api", true, "serve custom.metrics.k8s.io (v1beta2 and v1beta1): Pods and Object metrics")
+	fs.BoolVar(&o.enableExternal, "enable-external-metrics-api", true, "serve external.metrics.k8s.io (v1beta1): External metrics")
+
+	fs.StringVar(&o.prometheusServer, "prometheus-server", "", "URL of the Prometheus server queried by prometheus metrics that name no server of their own; also enables the skipper collector")
+	fs.StringVar(&o.prometheusTokenFile, "prometheus-server-token-file", "", "file holding the bearer token sent to --prometheus-server (read again when it changes)")
+	fs.StringToStringVar(&o.additionalPrometheus, "additional-prometheus-server", map[string]string{}, "more Prometheus servers as alias=URL (repeatable); a metric picks one with its prometheus-server-alias key")
+	fs.StringToStringVar(&o.additionalPrometheusToks, "additional-prometheus-server-token-file", map[string]string{}, "bearer token files of additional servers as alias=path (repeatable)")
+	fs.BoolVar(&o.skipperIngress, "skipper-ingress-metrics", false, "serve requests-per-second Object metrics about Ingresses from Skipper's series in Prometheus")
+	fs.BoolVar(&o.skipperRouteGroup, "skipper-routegroup-metrics", false, "serve requests-per-second Object metrics about RouteGroups (zalando.org/v1) from Skipper's series in Prometheus")
+	fs.StringSliceVar(&o.skipperBackendsAnnotations, "skipper-backends-annotation", nil, "Ingress annotation(s) holding the backends' traffic weights as JSON {\"backend\": percent} (repeatable)")
+
+	fs.StringVar(&o.metricsAddress, "metrics-address", ":7979", "address of the plain-HTTP Prometheus endpoint of the adapter's own metrics (/metrics only)")
+	fs.DurationVar(&o.metricsTTL, "metrics-ttl", store.DefaultTTL, "values older than this are no longer served, so the HPA sees a failing source as unavailable instead of scaling on an old value")
+	fs.DurationVar(&o.gcInterval, "garbage-collector-interval", 10*time.Minute, "how often expired values are freed (they are never served past --metrics-ttl whatever this is)")
+	fs.DurationVar(&o.defaultInterval, "default-collection-interval", time.Minute, "collection interval of metrics with no interval annotation")
+	fs.DurationVar(&o.resourceUpdate, "resource-update-interval", 30*time.Second, "ignored: HPAs are watched, not listed periodically")
+	_ = fs.MarkDeprecated("resource-update-interval", "HPAs are watched; the flag has no effect")
+	fs.BoolVar(&o.disregardIncompatible, "disregard-incompatible-hpas", false, "send no event for metrics no enabled collector serves (they are still logged)")
+	fs.IntVar(&o.maxConcurrent, "max-concurrent-collections", 32, "collections running at once across all HPAs")
+	fs.BoolVar(&o.showVersion, "version", false, "print the version and exit")
+
+	gofs := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(gofs)
+	fs.AddGoFlagSet(gofs)
+	return fs
+}
+
+// validate checks the options, reporting every problem at once.
+func (o *options) validate() error {
+	var errs []error
+	if err := o.server.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if !o.enableCustom && !o.enableExternal {
+		errs = append(errs, errors.New("--enable-custom-metrics-api and --enable-external-metrics-api are both false: nothing to serve"))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"--metrics-ttl", o.metricsTTL}, {"--garbage-collector-interval", o.gcInterval}, {"--default-collection-interval", o.defaultInterval}} {
+		if d.v <= 0 {
+			errs = append(errs, fmt.Errorf("%s %s: must be positive", d.name, d.v))
+		}
+	}
+	if o.defaultInterval > 0 && o.metricsTTL > 0 && o.defaultInterval >= o.metricsTTL {
+		errs = append(errs, fmt.Errorf("--default-collection-interval %s is not below --metrics-ttl %s: every value would expire before the next collection", o.defaultInterval, o.metricsTTL))
+	}
+	if o.maxConcurrent < 1 {
+		errs = append(errs, fmt.Errorf("--max-concurrent-collections %d: must be at least 1", o.maxConcurrent))
+	}
+	if o.qps < 0 || o.burst < 0 {
+		errs = append(errs, errors.New("--kube-client-qps and --kube-client-burst must not be negative"))
+	}
+	servers, err := prometheus.ParseServers(o.prometheusServer, o.prometheusTokenFile, o.additionalPrometheus, o.additionalPrometheusToks)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	o.servers = servers
+	if (o.skipperIngress || o.skipperRouteGroup) && o.prometheusServer == "" {
+		errs = append(errs, errors.New("--skipper-ingress-metrics and --skipper-routegroup-metrics need --prometheus-server (Skipper's series are read from it)"))
+	}
+	return errors.Join(errs...)
+}
