@@ -19,7 +19,10 @@
 // The query must yield one number: an instant vector of exactly one sample, or a scalar.
 // No data is an error, not 0 (append "or vector(0)" to the query where no data means 0);
 // several series are an error (aggregate them with sum, max, ...); so are range vectors,
-// strings, NaN and ±Inf. Values are rounded to milli-units.
+// strings, NaN and ±Inf. Values are rounded to milli-units and stamped with the sample's
+// time. The request timeout is also sent to Prometheus as the query's evaluation timeout;
+// Prometheus warnings are dropped. External values carry the metric selector's labels,
+// Object values the described object.
 //
 // Differences from the original:
 //   - The original took an arbitrary first series of a vector, silently left 0 for range

@@ -616,3 +616,52 @@ func TestServerQueryValue(t *testing.T) {
 		t.Error("NewServer accepted a unix URL")
 	}
 }
+
+// TestTokenSymlinkSwap rotates the token the way a Kubernetes secret volume does: the
+// file is a symlink into a directory that is replaced by swapping another symlink.
+func TestTokenSymlinkSwap(t *testing.T) {
+	prom := newProm(t, answering(vector("1")))
+	dir := t.TempDir()
+	for i, tok := range []string{"one", "two"} {
+		sub := filepath.Join(dir, fmt.Sprintf("v%d", i+1))
+		if err := os.Mkdir(sub, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		writeToken(t, filepath.Join(sub, "token"), tok, now.Add(time.Duration(i)*time.Hour))
+	}
+	if err := os.Symlink("v1", filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join("..data", "token"), filepath.Join(dir, "token")); err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewServer(ServerConfig{URL: prom.URL, TokenFile: filepath.Join(dir, "token")}, ServerOptions{Clock: clocktesting.NewFakePassiveClock(now)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.QueryValue(context.Background(), "q"); err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(dir, "..data_tmp")
+	if err := os.Symlink("v2", tmp); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.QueryValue(context.Background(), "q"); err != nil {
+		t.Fatal(err)
+	}
+	reqs := prom.seen()
+	if reqs[0].auth != "Bearer one" || reqs[1].auth != "Bearer two" {
+		t.Errorf("Authorization %q then %q, want one then two", reqs[0].auth, reqs[1].auth)
+	}
+}
+
+func TestMultiLineToken(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "token")
+	writeToken(t, path, "a\nb\n", now)
+	if _, err := NewServer(ServerConfig{URL: "http://prom", TokenFile: path}, ServerOptions{}); err == nil || !strings.Contains(err.Error(), "several lines") {
+		t.Errorf("error %v, want the line break named", err)
+	}
+}

@@ -115,7 +115,8 @@ type Options struct {
 
 // Collector collects the requests per second of one Ingress or RouteGroup.
 type Collector struct {
-	object     collector.ObjectRef
+	object     collector.ObjectRef // the values' object, as configured
+	read       collector.ObjectRef // what is read: object in the metric's namespace
 	backend    string
 	perReplica bool
 	target     collector.ObjectRef
@@ -187,10 +188,11 @@ func New(cfg collector.Config, opts Options) (collector.Collector, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	if obj.Namespace == "" {
-		obj.Namespace = cfg.Namespace
+	read := obj
+	if read.Namespace == "" {
+		read.Namespace = cfg.Namespace // the HPA's, where a describedObject lives
 	}
-	return &Collector{object: obj, backend: backend, perReplica: cfg.PerReplica, target: cfg.ScaleTarget, opts: opts}, nil
+	return &Collector{object: obj, read: read, backend: backend, perReplica: cfg.PerReplica, target: cfg.ScaleTarget, opts: opts}, nil
 }
 
 func group(apiVersion string) string {
@@ -212,8 +214,8 @@ func contains(list []string, s string) bool {
 
 // Collect reads the object, queries its traffic and returns one value.
 func (c *Collector) Collect(ctx context.Context) ([]collector.Value, error) {
-	ref := fmt.Sprintf("%s %s/%s", c.object.Kind, c.object.Namespace, c.object.Name)
-	u, err := c.opts.Objects.Get(ctx, c.object)
+	ref := fmt.Sprintf("%s %s/%s", c.read.Kind, c.read.Namespace, c.read.Name)
+	u, err := c.opts.Objects.Get(ctx, c.read)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", ref, err)
 	}
@@ -224,7 +226,7 @@ func (c *Collector) Collect(ctx context.Context) ([]collector.Value, error) {
 		hosts  []string
 		weight float64
 	)
-	switch c.object.Kind {
+	switch c.read.Kind {
 	case KindIngress:
 		hosts, err = ingressHosts(u)
 		if err == nil {
@@ -236,7 +238,7 @@ func (c *Collector) Collect(ctx context.Context) ([]collector.Value, error) {
 			weight, err = routeGroupWeight(u, c.backend)
 		}
 	default:
-		err = fmt.Errorf("unsupported kind %q", c.object.Kind) // New rules it out
+		err = fmt.Errorf("unsupported kind %q", c.read.Kind) // New rules it out
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", ref, err)

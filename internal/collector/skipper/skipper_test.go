@@ -400,3 +400,20 @@ func TestThroughPrometheus(t *testing.T) {
 		t.Errorf("queries %q, want %q", got, w)
 	}
 }
+
+func TestNamespaceDefaultsToTheMetrics(t *testing.T) {
+	objs := &fakeObjects{obj: ingress(nil, "a.org")}
+	ref := ingressRef
+	ref.Namespace = ""
+	c, err := New(cfg("requests-per-second", ref, nil), Options{Prometheus: &fakeQuerier{v: 1, ts: now}, Objects: objs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals, err := c.Collect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if objs.got[0] != ingressRef || vals[0].Object != ref {
+		t.Errorf("read %v and valued %v, want %v read and %v valued", objs.got[0], vals[0].Object, ingressRef, ref)
+	}
+}
