@@ -368,6 +368,7 @@ func TestAdapter(t *testing.T) {
 	t.Run("BadAnnotationGoodMetricScales", func(t *testing.T) { t.Parallel(); testAdapterBadAnnotation(t) })
 	t.Run("SourceDiesValueExpires", func(t *testing.T) { t.Parallel(); testAdapterSourceDies(t) })
 	t.Run("SelfMetrics", func(t *testing.T) { t.Parallel(); testAdapterSelfMetrics(t, a) })
+	t.Run("Prometheus", func(t *testing.T) { t.Parallel(); testAdapterPrometheus(t) })
 	t.Run("ClientsNeedRBAC", func(t *testing.T) { t.Parallel(); testAdapterClientsNeedRBAC(t) })
 	t.Run("TargetWithoutScaleGrant", func(t *testing.T) { t.Parallel(); testAdapterTargetWithoutScaleGrant(t) })
 }
@@ -577,4 +578,44 @@ func httpGet(url string) (string, int, error) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
 	return string(b), resp.StatusCode, err
+}
+
+// exporter serves Prometheus text exposition that body writes, on loopback, and adds it
+// to the cluster's Prometheus as a target of its own job.
+func exporter(t *testing.T, e *testEnv, body func(w io.Writer)) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		body(w)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	framework.AddPrometheusTarget(t, e.ns, ln.Addr().String(), nil)
+}
+
+// The Prometheus collector: an External metric from a query on the cluster's real
+// Prometheus, which scrapes an exporter the test serves; AverageValue 10: 25 gives 3
+// replicas, 5 gives 1.
+func testAdapterPrometheus(t *testing.T) {
+	e := newTestEnv(t, 6*time.Minute)
+	e.deployment(t, "consumer", 1)
+	var depth atomic.Int64
+	depth.Store(25)
+	exporter(t, e, func(w io.Writer) {
+		fmt.Fprintf(w, "# TYPE e2e_queue_depth gauge\ne2e_queue_depth{queue=%q} %d\n", e.ns, depth.Load())
+	})
+	e.hpa(t, "consumer", "consumer", 5, map[string]string{
+		"metric-config.external.queue-depth.prometheus/query": fmt.Sprintf(`sum(e2e_queue_depth{queue=%q})`, e.ns),
+	}, externalSpec("queue-depth", map[string]string{"type": "prometheus"}, averageValue("10")))
+	e.waitHPAReplicas(t, "consumer", "consumer", 3)
+	got, err := e.rawValues(fmt.Sprintf("/apis/external.metrics.k8s.io/v1beta1/namespaces/%s/queue-depth", e.ns), "type=prometheus")
+	if err != nil || got["queue-depth"] != "25" {
+		t.Errorf("external queue-depth = %v (%v), want 25", got, err)
+	}
+	depth.Store(5)
+	e.waitHPAReplicas(t, "consumer", "consumer", 1)
 }
