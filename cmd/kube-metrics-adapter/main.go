@@ -185,7 +185,10 @@ func build(ctx context.Context, o *options, cfg *rest.Config, log *slog.Logger) 
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.store = store.New(o.metricsTTL, clk, store.RESTMapperResolver(mapper))
 
-	reg := registerCollectors(o, collkube.NewScales(scales, mapper), collkube.NewPods(client), collkube.NewObjects(dyn, mapper), clk, log)
+	reg, err := registerCollectors(o, collkube.NewScales(scales, mapper), collkube.NewPods(client), collkube.NewObjects(dyn, mapper), clk, log)
+	if err != nil {
+		return nil, err
+	}
 
 	a.events = record.NewBroadcaster(record.WithContext(ctx))
 	a.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
@@ -222,16 +225,18 @@ func build(ctx context.Context, o *options, cfg *rest.Config, log *slog.Logger) 
 }
 
 // registerCollectors builds the collector registry the flags enable.
-func registerCollectors(o *options, scales *collkube.Scales, pods *collkube.Pods, objects *collkube.Objects, clk clock.PassiveClock, log *slog.Logger) *collector.Registry {
+func registerCollectors(o *options, scales *collkube.Scales, pods *collkube.Pods, objects *collkube.Objects, clk clock.PassiveClock, log *slog.Logger) (*collector.Registry, error) {
 	reg := collector.NewRegistry()
 	reg.Register(collector.Pods, podjson.Type, podjson.Factory(podjson.Options{Selectors: scales, Pods: pods, Clock: clk}))
 	reg.Register(collector.External, httpjson.Type, httpjson.Factory(httpjson.Options{Clock: clk}))
 	prom := promcollector.Factory(promcollector.Options{Servers: o.servers, Replicas: scales, Clock: clk})
 	reg.Register(collector.External, promcollector.Type, prom)
 	reg.Register(collector.Object, promcollector.Type, prom)
-	registerSkipper(o, reg, objects, scales, clk)
+	if err := registerSkipper(o, reg, objects, scales, clk); err != nil {
+		return nil, err
+	}
 	log.Info("collectors enabled", "pods", reg.Types(collector.Pods), "object", reg.Types(collector.Object), "external", reg.Types(collector.External))
-	return reg
+	return reg, nil
 }
 
 // stripManagedFields drops what the adapter never reads from cached objects.

@@ -26,6 +26,7 @@ import (
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -369,6 +370,7 @@ func TestAdapter(t *testing.T) {
 	t.Run("SourceDiesValueExpires", func(t *testing.T) { t.Parallel(); testAdapterSourceDies(t) })
 	t.Run("SelfMetrics", func(t *testing.T) { t.Parallel(); testAdapterSelfMetrics(t, a) })
 	t.Run("Prometheus", func(t *testing.T) { t.Parallel(); testAdapterPrometheus(t) })
+	t.Run("SkipperIngress", func(t *testing.T) { t.Parallel(); testAdapterSkipper(t) })
 	t.Run("ClientsNeedRBAC", func(t *testing.T) { t.Parallel(); testAdapterClientsNeedRBAC(t) })
 	t.Run("TargetWithoutScaleGrant", func(t *testing.T) { t.Parallel(); testAdapterTargetWithoutScaleGrant(t) })
 }
@@ -618,4 +620,71 @@ func testAdapterPrometheus(t *testing.T) {
 	}
 	depth.Store(5)
 	e.waitHPAReplicas(t, "consumer", "consumer", 1)
+}
+
+// counter is a Prometheus counter rising at a rate the test sets.
+type counter struct {
+	mu    sync.Mutex
+	value float64
+	rate  float64 // per second
+	last  time.Time
+}
+
+func (c *counter) read() float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	if !c.last.IsZero() {
+		c.value += c.rate * now.Sub(c.last).Seconds()
+	}
+	c.last = now
+	return c.value
+}
+
+func (c *counter) setRate(r float64) {
+	c.read()
+	c.mu.Lock()
+	c.rate = r
+	c.mu.Unlock()
+}
+
+// The Skipper collector: requests-per-second of an Ingress, from Skipper's
+// skipper_serve_host_duration_seconds_count series (served here by an exporter) in the
+// cluster's real Prometheus; AverageValue 10: 30 requests/s give 3 replicas, 3 give 1.
+func testAdapterSkipper(t *testing.T) {
+	e := newTestEnv(t, 6*time.Minute)
+	e.deployment(t, "frontend", 1)
+	host := e.ns + ".example.org"
+	c := &counter{}
+	c.setRate(30)
+	exporter(t, e, func(w io.Writer) {
+		fmt.Fprintf(w, "# TYPE skipper_serve_host_duration_seconds_count counter\nskipper_serve_host_duration_seconds_count{host=%q} %.3f\n",
+			strings.ReplaceAll(host, ".", "_"), c.read())
+	})
+	pathType := networkingv1.PathTypePrefix
+	ing := &networkingv1.Ingress{
+		ObjectMeta: metav1.ObjectMeta{Name: "frontend"},
+		Spec: networkingv1.IngressSpec{Rules: []networkingv1.IngressRule{{
+			Host: host,
+			IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{Paths: []networkingv1.HTTPIngressPath{{
+				Path: "/", PathType: &pathType,
+				Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: "frontend", Port: networkingv1.ServiceBackendPort{Number: 80}}},
+			}}}},
+		}}},
+	}
+	if _, err := e.c.Client.NetworkingV1().Ingresses(e.ns).Create(e.ctx, ing, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.hpa(t, "frontend", "frontend", 3, nil, autoscalingv2.MetricSpec{Type: autoscalingv2.ObjectMetricSourceType, Object: &autoscalingv2.ObjectMetricSource{
+		DescribedObject: autoscalingv2.CrossVersionObjectReference{APIVersion: "networking.k8s.io/v1", Kind: "Ingress", Name: "frontend"},
+		Metric:          autoscalingv2.MetricIdentifier{Name: "requests-per-second"},
+		Target:          averageValue("10"),
+	}})
+	e.waitHPAReplicas(t, "frontend", "frontend", 3)
+	body, err := e.getRaw(fmt.Sprintf("/apis/custom.metrics.k8s.io/v1beta2/namespaces/%s/ingresses.networking.k8s.io/frontend/requests-per-second", e.ns), "")
+	if err != nil || !strings.Contains(string(body), `"name":"frontend"`) {
+		t.Errorf("GET the Ingress's requests-per-second: %v\n%s", err, body)
+	}
+	c.setRate(3)
+	e.waitHPAReplicas(t, "frontend", "frontend", 1)
 }
