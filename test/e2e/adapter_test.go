@@ -365,6 +365,7 @@ func TestAdapter(t *testing.T) {
 	a := startAdapter(t, ctx)
 
 	t.Run("PodJSON", func(t *testing.T) { t.Parallel(); testAdapterPodJSON(t) })
+	t.Run("PodJSONStatefulSet", func(t *testing.T) { t.Parallel(); testAdapterPodJSONStatefulSet(t) })
 	t.Run("HTTPExternal", func(t *testing.T) { t.Parallel(); testAdapterHTTP(t) })
 	t.Run("BadAnnotationGoodMetricScales", func(t *testing.T) { t.Parallel(); testAdapterBadAnnotation(t) })
 	t.Run("SourceDiesValueExpires", func(t *testing.T) { t.Parallel(); testAdapterSourceDies(t) })
@@ -457,6 +458,35 @@ func testAdapterPodJSON(t *testing.T) {
 
 	v.value.Store(2)
 	e.waitHPAReplicas(t, "web", "web", 1)
+}
+
+// The pod collector finds the pods of any scalable kind through its /scale selector: a
+// StatefulSet's pods report 30 against a target of 10, and the HPA scales it to its
+// maximum of 2.
+func testAdapterPodJSONStatefulSet(t *testing.T) {
+	e := newTestEnv(t, 6*time.Minute)
+	if _, err := e.c.Client.AppsV1().StatefulSets(e.ns).Create(e.ctx, framework.NewStatefulSet("db", 1), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	v := &valueServer{}
+	v.value.Store(30)
+	servePods(t, e, "app=db", port, v)
+	e.hpaFor(t, "db", autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "db"}, 2, map[string]string{
+		"metric-config.pods.queue-length.json-path/json-key": "$.queue.length",
+		"metric-config.pods.queue-length.json-path/path":     "/metrics",
+		"metric-config.pods.queue-length.json-path/port":     fmt.Sprint(port),
+	}, autoscalingv2.MetricSpec{Type: autoscalingv2.PodsMetricSourceType, Pods: &autoscalingv2.PodsMetricSource{
+		Metric: autoscalingv2.MetricIdentifier{Name: "queue-length"},
+		Target: averageValue("10"),
+	}})
+	framework.EventuallyCtx(e.ctx, t, 3*time.Minute, time.Second, func() (bool, string) {
+		s, err := e.c.Client.AppsV1().StatefulSets(e.ns).Get(e.ctx, "db", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		return *s.Spec.Replicas == 2, fmt.Sprintf("StatefulSet db has %d replicas, want 2; HPA: %s", *s.Spec.Replicas, e.hpaStatus("db"))
+	})
 }
 
 // The HTTP collector: one endpoint's JSON field as an External metric, AverageValue 10:
