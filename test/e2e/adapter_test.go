@@ -371,6 +371,7 @@ func TestAdapter(t *testing.T) {
 	t.Run("SourceDiesValueExpires", func(t *testing.T) { t.Parallel(); testAdapterSourceDies(t) })
 	t.Run("SelfMetrics", func(t *testing.T) { t.Parallel(); testAdapterSelfMetrics(t, a) })
 	t.Run("Prometheus", func(t *testing.T) { t.Parallel(); testAdapterPrometheus(t) })
+	t.Run("PrometheusObjectPerReplica", func(t *testing.T) { t.Parallel(); testAdapterPrometheusObject(t) })
 	t.Run("SkipperIngress", func(t *testing.T) { t.Parallel(); testAdapterSkipper(t) })
 	t.Run("ClientsNeedRBAC", func(t *testing.T) { t.Parallel(); testAdapterClientsNeedRBAC(t) })
 	t.Run("TargetWithoutScaleGrant", func(t *testing.T) { t.Parallel(); testAdapterTargetWithoutScaleGrant(t) })
@@ -717,4 +718,35 @@ func testAdapterSkipper(t *testing.T) {
 	}
 	c.setRate(3)
 	e.waitHPAReplicas(t, "frontend", "frontend", 1)
+}
+
+// The deprecated Object form of the Prometheus collector, about any kind (here the
+// Deployment itself, which the original could not serve), with per-replica: the query's
+// 40 divided by the Deployment's replicas. Value target 10: 1 replica sees 40 and the HPA
+// scales to its maximum of 2, where the value served is 20.
+func testAdapterPrometheusObject(t *testing.T) {
+	e := newTestEnv(t, 6*time.Minute)
+	e.deployment(t, "batch", 1)
+	ten := resource.MustParse("10")
+	e.hpa(t, "batch", "batch", 2, map[string]string{
+		"metric-config.object.backlog.prometheus/query":       "vector(40)",
+		"metric-config.object.backlog.prometheus/per-replica": "true",
+	}, autoscalingv2.MetricSpec{Type: autoscalingv2.ObjectMetricSourceType, Object: &autoscalingv2.ObjectMetricSource{
+		DescribedObject: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "batch"},
+		Metric:          autoscalingv2.MetricIdentifier{Name: "backlog"},
+		Target:          autoscalingv2.MetricTarget{Type: autoscalingv2.ValueMetricType, Value: &ten},
+	}})
+	e.waitHPAReplicas(t, "batch", "batch", 2)
+	path := fmt.Sprintf("/apis/custom.metrics.k8s.io/v1beta2/namespaces/%s/deployments.apps/batch/backlog", e.ns)
+	framework.EventuallyCtx(e.ctx, t, time.Minute, time.Second, func() (bool, string) {
+		body, err := e.getRaw(path, "")
+		if err != nil {
+			return false, err.Error()
+		}
+		var list struct{ Items []struct{ Value string } }
+		if err := json.Unmarshal(body, &list); err != nil {
+			return false, fmt.Sprintf("%v: %s", err, body)
+		}
+		return len(list.Items) == 1 && list.Items[0].Value == "20", fmt.Sprintf("GET %s = %s, want value 20 (40 over 2 replicas)", path, body)
+	})
 }
