@@ -6,6 +6,7 @@ package collector
 import (
 	"context"
 	"fmt"
+	"math"
 	"sort"
 	"sync"
 	"time"
@@ -142,4 +143,19 @@ func (r *Registry) New(cfg Config) (Collector, error) {
 		return nil, fmt.Errorf("metric %q, collector %s: %w", cfg.Name, cfg.Type, err)
 	}
 	return c, nil
+}
+
+// MilliQuantity is v as a Quantity at milli precision, rounded, the one conversion every
+// collector uses; an error when v is not finite or beyond what a Quantity's int64
+// milli-units hold (the original truncated, and wrapped around on overflow).
+func MilliQuantity(v float64) (resource.Quantity, error) {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return resource.Quantity{}, fmt.Errorf("the value %v is not a finite number", v)
+	}
+	milli := math.Round(v * 1000)
+	// 2^63 is the first float64 past int64's range (both ways, to keep it simple).
+	if math.Abs(milli) >= 1<<63 {
+		return resource.Quantity{}, fmt.Errorf("the value %g is out of range", v)
+	}
+	return *resource.NewMilliQuantity(int64(milli), resource.DecimalSI), nil
 }

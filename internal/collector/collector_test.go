@@ -3,8 +3,11 @@ package collector
 import (
 	"context"
 	"errors"
+	"math"
 	"strings"
 	"testing"
+
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 type fixed []Value
@@ -39,6 +42,25 @@ func TestRegistry(t *testing.T) {
 	} {
 		if _, err := r.New(tc.cfg); err == nil || err.Error() != tc.want {
 			t.Errorf("New(%+v) error %v, want %q", tc.cfg, err, tc.want)
+		}
+	}
+}
+
+func TestMilliQuantity(t *testing.T) {
+	for _, tc := range []struct {
+		v    float64
+		want string
+	}{
+		{1.5, "1500m"}, {-0.0005, "-1m"}, {0.0005, "1m"}, {0, "0"}, {9e15, "9e15"}, {-9e15, "-9e15"},
+	} {
+		q, err := MilliQuantity(tc.v)
+		if err != nil || q.Cmp(resource.MustParse(tc.want)) != 0 {
+			t.Errorf("MilliQuantity(%v) = %s, %v; want %s", tc.v, &q, err, tc.want)
+		}
+	}
+	for _, v := range []float64{math.NaN(), math.Inf(1), math.Inf(-1), 9.3e15, -9.3e15, math.MaxFloat64} {
+		if q, err := MilliQuantity(v); err == nil {
+			t.Errorf("MilliQuantity(%v) = %s, want an error", v, &q)
 		}
 	}
 }

@@ -31,7 +31,6 @@ import (
 	"strings"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/utils/clock"
 
 	"github.com/custompodautoscaler/cpa/internal/clip"
@@ -201,10 +200,9 @@ func (c *Collector) Collect(ctx context.Context) ([]collector.Value, error) {
 	if err != nil {
 		return nil, fmt.Errorf("GET %s: %w", c.endpoint, err)
 	}
-	// A quantity carries the value in milli-units; beyond ±2^63 milli-units it cannot.
-	milli := v * 1000
-	if milli >= 9.2e18 || milli <= -9.2e18 {
-		return nil, fmt.Errorf("GET %s: %q: the value %g is out of range", c.endpoint, c.path, v)
+	q, err := collector.MilliQuantity(v)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %q: %w", c.endpoint, c.path, err)
 	}
 	labels := make(map[string]string, len(c.labels))
 	for k, l := range c.labels {
@@ -212,7 +210,7 @@ func (c *Collector) Collect(ctx context.Context) ([]collector.Value, error) {
 	}
 	return []collector.Value{{
 		Labels:    labels,
-		Value:     *resource.NewMilliQuantity(int64(milli), resource.DecimalSI),
+		Value:     q,
 		Timestamp: c.opts.Clock.Now(),
 	}}, nil
 }

@@ -99,13 +99,12 @@ const (
 	// connection is reused by the next collection.
 	DefaultIdleConnTimeout = 90 * time.Second
 
-	bodyExcerpt     = 256      // bytes of an error response's body an error quotes
-	reasonBytes     = 300      // bytes of one pod's failure a PodsError quotes
-	maxNamedPods    = 3        // failed pods a PodsError names
-	maxHeaderBytes  = 64 << 10 // response headers of a metrics endpoint are small
-	tcpKeepAlive    = 30 * time.Second
-	userAgent       = "kube-metrics-adapter"
-	quantityLimitMi = 9.2e18 // ±2^63 milli-units is what a Quantity's int64 holds
+	bodyExcerpt    = 256      // bytes of an error response's body an error quotes
+	reasonBytes    = 300      // bytes of one pod's failure a PodsError quotes
+	maxNamedPods   = 3        // failed pods a PodsError names
+	maxHeaderBytes = 64 << 10 // response headers of a metrics endpoint are small
+	tcpKeepAlive   = 30 * time.Second
+	userAgent      = "kube-metrics-adapter"
 )
 
 // Selectors resolves the pod selector of a scale target (kube.Scales does, from /scale).
@@ -498,7 +497,7 @@ func (c *Collector) Collect(ctx context.Context) ([]collector.Value, error) {
 		}
 		values = append(values, collector.Value{
 			Object:    collector.ObjectRef{APIVersion: "v1", Kind: "Pod", Namespace: p.Namespace, Name: p.Name},
-			Value:     *resource.NewMilliQuantity(r.milli, resource.DecimalSI),
+			Value:     r.value,
 			Timestamp: r.at,
 		})
 	}
@@ -515,7 +514,7 @@ func (c *Collector) Collect(ctx context.Context) ([]collector.Value, error) {
 }
 
 type result struct {
-	milli int64
+	value resource.Quantity
 	at    time.Time
 	err   error
 }
@@ -564,11 +563,11 @@ func (c *Collector) askPod(ctx context.Context, p *corev1.Pod) result {
 	if err != nil {
 		return result{err: fmt.Errorf("GET %s: %w", u, err)}
 	}
-	milli := v * 1000
-	if milli >= quantityLimitMi || milli <= -quantityLimitMi {
-		return result{err: fmt.Errorf("GET %s: %q: the value %g is out of range", u, c.jsonPath, v)}
+	q, err := collector.MilliQuantity(v)
+	if err != nil {
+		return result{err: fmt.Errorf("GET %s: %q: %w", u, c.jsonPath, err)}
 	}
-	return result{milli: int64(milli), at: c.opts.Clock.Now()}
+	return result{value: q, at: c.opts.Clock.Now()}
 }
 
 func (c *Collector) fetch(parent context.Context, u string) ([]byte, error) {

@@ -272,7 +272,7 @@ func (c *Collector) Collect(ctx context.Context) ([]collector.Value, error) {
 			return nil, err
 		}
 	}
-	q, err := MilliQuantity(v)
+	q, err := collector.MilliQuantity(v)
 	if err != nil {
 		return nil, fmt.Errorf("prometheus %s: query %q: %w", c.server.URL(), clip.String(c.query, excerpt), err)
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -574,25 +573,6 @@ func TestParseServers(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-func TestMilliQuantity(t *testing.T) {
-	for _, tc := range []struct {
-		v    float64
-		want string
-	}{
-		{1.5, "1500m"}, {-0.0005, "-1m"}, {0.0005, "1m"}, {0, "0"}, {9e15, "9e15"}, {-9e15, "-9e15"},
-	} {
-		q, err := MilliQuantity(tc.v)
-		if err != nil || q.Cmp(resource.MustParse(tc.want)) != 0 {
-			t.Errorf("MilliQuantity(%v) = %s, %v; want %s", tc.v, &q, err, tc.want)
-		}
-	}
-	for _, v := range []float64{math.NaN(), math.Inf(1), math.Inf(-1), 9.3e15, -9.3e15, math.MaxFloat64} {
-		if q, err := MilliQuantity(v); err == nil {
-			t.Errorf("MilliQuantity(%v) = %s, want an error", v, &q)
-		}
 	}
 }
 

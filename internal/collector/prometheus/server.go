@@ -18,7 +18,6 @@ import (
 	promapi "github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
-	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/utils/clock"
 
 	"github.com/custompodautoscaler/cpa/internal/clip"
@@ -310,20 +309,6 @@ func (s *Server) QueryValue(ctx context.Context, query string) (float64, time.Ti
 		t = ts.Time()
 	}
 	return v, t, nil
-}
-
-// MilliQuantity is v as a Quantity at milli precision (rounded), or an error when v is
-// not finite or beyond what a Quantity's int64 milli-units hold.
-func MilliQuantity(v float64) (resource.Quantity, error) {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return resource.Quantity{}, fmt.Errorf("the value %v is not a finite number", v)
-	}
-	milli := math.Round(v * 1000)
-	// 2^63 is the first float64 past int64's range (both ways, to keep it simple).
-	if math.Abs(milli) >= 1<<63 {
-		return resource.Quantity{}, fmt.Errorf("the value %g is out of range", v)
-	}
-	return *resource.NewMilliQuantity(int64(milli), resource.DecimalSI), nil
 }
 
 // tokenFile is a bearer token read from a file, read again when the file changes.

@@ -256,7 +256,7 @@ func (c *Collector) Collect(ctx context.Context) ([]collector.Value, error) {
 			return nil, fmt.Errorf("%s: %w", ref, err)
 		}
 	}
-	q, err := prometheus.MilliQuantity(v)
+	q, err := collector.MilliQuantity(v)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", ref, err)
 	}
