@@ -215,6 +215,7 @@ func build(ctx context.Context, o *options, cfg *rest.Config, log *slog.Logger) 
 		DefaultInterval:       o.defaultInterval,
 		DisregardIncompatible: o.disregardIncompatible,
 		SkipperKinds:          skipperKinds,
+		TTL:                   o.metricsTTL,
 		Log:                   log,
 	})
 	if err != nil {
@@ -227,11 +228,11 @@ func build(ctx context.Context, o *options, cfg *rest.Config, log *slog.Logger) 
 // registerCollectors builds the collector registry the flags enable.
 func registerCollectors(o *options, scales *collkube.Scales, pods *collkube.Pods, objects *collkube.Objects, clk clock.PassiveClock, log *slog.Logger) (*collector.Registry, error) {
 	reg := collector.NewRegistry()
-	reg.Register(collector.Pods, podjson.Type, podjson.Factory(podjson.Options{Selectors: scales, Pods: pods, Clock: clk}))
-	reg.Register(collector.External, httpjson.Type, httpjson.Factory(httpjson.Options{Clock: clk}))
+	reg.Register(collector.Pods, podjson.Type, podjson.Factory(podjson.Options{Selectors: scales, Pods: pods, Clock: clk}), podjson.Keys...)
+	reg.Register(collector.External, httpjson.Type, httpjson.Factory(httpjson.Options{Clock: clk}), httpjson.Keys...)
 	prom := promcollector.Factory(promcollector.Options{Servers: o.servers, Replicas: scales, Clock: clk})
-	reg.Register(collector.External, promcollector.Type, prom)
-	reg.Register(collector.Object, promcollector.Type, prom)
+	reg.Register(collector.External, promcollector.Type, prom, promcollector.Keys...)
+	reg.Register(collector.Object, promcollector.Type, prom, promcollector.Keys...)
 	if err := registerSkipper(o, reg, objects, scales, clk); err != nil {
 		return nil, err
 	}

@@ -27,6 +27,6 @@ func registerSkipper(o *options, reg *collector.Registry, objects *collkube.Obje
 		Replicas:           scales,
 		BackendAnnotations: o.skipperBackendsAnnotations,
 		Clock:              clk,
-	}))
+	}), skipper.Keys...)
 	return nil
 }

@@ -85,6 +85,7 @@ type Factory func(cfg Config) (Collector, error)
 type Registry struct {
 	mu        sync.RWMutex
 	factories map[registryKey]Factory
+	keys      map[registryKey]map[string]bool
 }
 
 type registryKey struct {
@@ -105,14 +106,42 @@ func (e *NotFoundError) Error() string {
 }
 
 // NewRegistry returns an empty Registry.
-func NewRegistry() *Registry { return &Registry{factories: map[registryKey]Factory{}} }
+func NewRegistry() *Registry {
+	return &Registry{factories: map[registryKey]Factory{}, keys: map[registryKey]map[string]bool{}}
+}
 
 // Register adds the factory of a collector type for one kind of metric, replacing any
-// earlier one.
-func (r *Registry) Register(kind Kind, typ string, f Factory) {
+// earlier one. keys are the configuration keys the collector reads, so that a misspelt
+// one can be reported (see KnownKeys); none: not known.
+func (r *Registry) Register(kind Kind, typ string, f Factory, keys ...string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.factories[registryKey{kind, typ}] = f
+	k := registryKey{kind, typ}
+	r.factories[k] = f
+	delete(r.keys, k)
+	if len(keys) > 0 {
+		r.keys[k] = map[string]bool{}
+		for _, key := range keys {
+			r.keys[k][key] = true
+		}
+	}
+}
+
+// KnownKeys returns the configuration keys of a collector type for kind, sorted, and
+// whether they were registered.
+func (r *Registry) KnownKeys(kind Kind, typ string) ([]string, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	set, ok := r.keys[registryKey{kind, typ}]
+	if !ok {
+		return nil, false
+	}
+	out := make([]string, 0, len(set))
+	for k := range set {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out, true
 }
 
 // Types lists the collector types registered for kind, sorted.

@@ -23,7 +23,13 @@ func TestRegistry(t *testing.T) {
 		}
 		return fixed{}, nil
 	})
-	r.Register(Pods, "c", func(Config) (Collector, error) { return fixed{}, nil })
+	r.Register(Pods, "c", func(Config) (Collector, error) { return fixed{}, nil }, "path", "json-key")
+	if keys, ok := r.KnownKeys(Pods, "c"); !ok || strings.Join(keys, ",") != "json-key,path" {
+		t.Errorf("KnownKeys(Pods, c) = %v, %v", keys, ok)
+	}
+	if _, ok := r.KnownKeys(External, "a"); ok {
+		t.Error("KnownKeys of a type registered without keys reports some")
+	}
 	if got := strings.Join(r.Types(External), ","); got != "a,b" {
 		t.Errorf("Types(External) = %s, want a,b", got)
 	}

@@ -80,7 +80,7 @@ type Options struct {
 
 // NewOptions returns the defaults: port 443 on all addresses, a self-signed certificate
 // in apiserver.local.config/certificates, delegated authentication and authorization,
-// priority and fairness off (a metrics API is queried by the cluster's controllers, not
+// profiling off, priority and fairness off (a metrics API is queried by the cluster's controllers, not
 // by the crowd the feature protects the main API server from).
 func NewOptions() *Options {
 	o := &Options{
@@ -91,6 +91,8 @@ func NewOptions() *Options {
 		Name:           DefaultName,
 	}
 	o.Features.EnablePriorityAndFairness = false
+	// No pprof unless asked for (--profiling): the original served it, unauthenticated.
+	o.Features.EnableProfiling = false
 	// Port 0 would "turn serving off": an adapter that serves nothing is a mistake.
 	o.SecureServing.Required = true
 	return o

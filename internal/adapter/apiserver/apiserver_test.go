@@ -64,7 +64,7 @@ func TestFlags(t *testing.T) {
 		"requestheader-extra-headers-prefix": "[x-remote-extra-]",
 		"authorization-kubeconfig":           "", "authorization-always-allow-paths": "[/healthz,/readyz,/livez]",
 		"authorization-webhook-cache-authorized-ttl": "10s", "authorization-webhook-cache-unauthorized-ttl": "10s",
-		"profiling": "true", "contention-profiling": "false", "enable-priority-and-fairness": "false",
+		"profiling": "false", "contention-profiling": "false", "enable-priority-and-fairness": "false",
 	}
 	for name, def := range defaults {
 		f := fs.Lookup(name)

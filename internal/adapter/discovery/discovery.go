@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -56,9 +57,10 @@ type Recorder interface {
 	Eventf(object runtime.Object, eventtype, reason, messageFmt string, args ...any)
 }
 
-// Builder builds a collector (collector.Registry satisfies it).
+// Builder builds a collector and knows its keys (collector.Registry satisfies it).
 type Builder interface {
 	New(cfg collector.Config) (collector.Collector, error)
+	KnownKeys(kind collector.Kind, typ string) ([]string, bool)
 }
 
 // Scheduler runs collectors (collect.Scheduler satisfies it).
@@ -80,6 +82,12 @@ type Options struct {
 	// collector (Ingress with --skipper-ingress-metrics, RouteGroup with
 	// --skipper-routegroup-metrics).
 	SkipperKinds map[string]bool
+	// TTL is the store's --metrics-ttl: a metric collected less often than that is
+	// reported, as its value would be unavailable between expiry and the next collection.
+	TTL time.Duration
+	// RetryInterval is how soon an HPA whose collector could not be built is tried
+	// again (a token file may appear, a CRD may be installed); default 1m.
+	RetryInterval time.Duration
 	// Workers is how many HPAs are processed at once (default 4).
 	Workers int
 	Log     *slog.Logger
@@ -105,6 +113,8 @@ type hpaState struct {
 	spec        autoscalingv2.HorizontalPodAutoscalerSpec
 	metrics     map[annotations.MetricKey]running
 	problems    string
+	// retry: a collector could not be built; the HPA is synced again even unchanged.
+	retry bool
 }
 
 type running struct {
@@ -119,6 +129,9 @@ func New(informer cache.SharedIndexInformer, builder Builder, sched Scheduler, r
 	}
 	if opts.Workers <= 0 {
 		opts.Workers = 4
+	}
+	if opts.RetryInterval <= 0 {
+		opts.RetryInterval = time.Minute
 	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
@@ -198,7 +211,7 @@ func (c *Controller) sync(_ context.Context, key types.NamespacedName) error {
 	st := c.state[key]
 	c.mu.Unlock()
 	annos := relevantAnnotations(hpa.Annotations)
-	if st != nil && maps.Equal(st.annotations, annos) && apiequality.Semantic.DeepEqual(st.spec, hpa.Spec) {
+	if st != nil && !st.retry && maps.Equal(st.annotations, annos) && apiequality.Semantic.DeepEqual(st.spec, hpa.Spec) {
 		return nil // a status update
 	}
 	if st == nil {
@@ -231,16 +244,22 @@ func (c *Controller) sync(_ context.Context, key types.NamespacedName) error {
 			col, cerr = c.builder.New(cfg)
 		}
 		if cerr != nil {
-			if nf := new(collector.NotFoundError); errors.As(cerr, &nf) && c.opts.DisregardIncompatible {
-				c.opts.Log.Debug("no collector for metric; disregarded", "hpa", key.String(), "metric", mc.Key.String(), "err", cerr)
+			nf := new(collector.NotFoundError)
+			if errors.As(cerr, &nf) && c.opts.DisregardIncompatible {
+				c.opts.Log.Info("no collector for metric; disregarded", "hpa", key.String(), "metric", mc.Key.String(), "err", cerr)
 				continue
 			}
 			problems = append(problems, fmt.Sprintf("metric %s: %v", mc.Key, cerr))
+			next.retry = next.retry || !errors.As(cerr, &nf)
 			continue
 		}
+		problems = append(problems, c.unknownKeys(mc, cfg)...)
 		interval := mc.Interval
 		if interval <= 0 {
 			interval = c.opts.DefaultInterval
+		}
+		if c.opts.TTL > 0 && interval >= c.opts.TTL {
+			problems = append(problems, fmt.Sprintf("metric %s: its interval %s is not below --metrics-ttl %s, so its value is unavailable from the TTL until the next collection", mc.Key, interval, c.opts.TTL))
 		}
 		c.scheduler.Start(key, collect.Job{Key: mc.Key, Labels: mc.MetricLabels, Type: cfg.Type, Interval: interval, Collector: col})
 		next.metrics[mc.Key] = running{config: mc, typ: cfg.Type}
@@ -264,7 +283,43 @@ func (c *Controller) sync(_ context.Context, key types.NamespacedName) error {
 	c.mu.Lock()
 	c.state[key] = next
 	c.mu.Unlock()
+	if next.retry {
+		c.queue.AddAfter(key, c.opts.RetryInterval)
+	}
 	return nil
+}
+
+// metricTypeWords are the annotations' words for the metric types.
+var metricTypeWords = map[autoscalingv2.MetricSourceType]string{
+	autoscalingv2.PodsMetricSourceType:     "pods",
+	autoscalingv2.ObjectMetricSourceType:   "object",
+	autoscalingv2.ExternalMetricSourceType: "external",
+}
+
+// unknownKeys reports the annotation keys of mc its collector does not read (a typo
+// such as "schema" for "scheme" would otherwise pass silently); the metric still runs.
+// Selector labels are not annotations and are not judged, nor is a legacy query-name's
+// query key.
+func (c *Controller) unknownKeys(mc annotations.MetricConfig, cfg collector.Config) []string {
+	known, ok := c.builder.KnownKeys(cfg.Kind, cfg.Type)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(mc.Config)) {
+		if v, label := mc.MetricLabels[k]; label && v == mc.Config[k] {
+			continue
+		}
+		if qn, legacy := mc.Config[annotations.KeyQueryName]; legacy && (k == annotations.KeyQueryName || k == qn || k == annotations.KeyQuery) {
+			continue
+		}
+		if slices.Contains(known, k) {
+			continue
+		}
+		out = append(out, fmt.Sprintf("annotation %q: the %s collector has no key %q (it reads %s); ignored",
+			"metric-config."+metricTypeWords[mc.Key.Type]+"."+mc.Key.Name+"."+mc.CollectorType+"/"+k, cfg.Type, k, strings.Join(known, ", ")))
+	}
+	return out
 }
 
 // forget stops every collector of a deleted HPA and drops its values.

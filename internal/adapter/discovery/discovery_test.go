@@ -80,11 +80,11 @@ func registry(built *[]collector.Config) *collector.Registry {
 			return nopCollector{}, nil
 		}
 	}
-	r.Register(collector.Pods, "json-path", f("path"))
-	r.Register(collector.External, "json-path", f("endpoint"))
-	r.Register(collector.External, "prometheus", f("query"))
-	r.Register(collector.Object, "prometheus", f("query"))
-	r.Register(collector.Object, "skipper", f(""))
+	r.Register(collector.Pods, "json-path", f("path"), "json-key", "path", "port", "scheme")
+	r.Register(collector.External, "json-path", f("endpoint"), "endpoint", "json-key")
+	r.Register(collector.External, "prometheus", f("query"), "query")
+	r.Register(collector.Object, "prometheus", f("query"), "query")
+	r.Register(collector.Object, "skipper", f(""), "backend")
 	return r
 }
 
@@ -374,5 +374,86 @@ func TestFailuresReporter(t *testing.T) {
 	want := []string{"Warning CollectionFailed source down", "Normal CollectionRecovered metric External/queue is collected again"}
 	if diff := cmp.Diff(want, f.events()); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
+	}
+}
+
+func TestUnknownKeysAndLongIntervalsAreReportedButRun(t *testing.T) {
+	f := newFixture(t, Options{TTL: 15 * time.Minute})
+	f.apply(t, hpa(map[string]string{
+		"metric-config.pods.rps.json-path/json-key": "$.rps",
+		"metric-config.pods.rps.json-path/path":     "/metrics",
+		"metric-config.pods.rps.json-path/schema":   "https", // a typo of scheme
+		"metric-config.pods.rps.json-path/interval": "20m",
+	}, podsMetric("rps")))
+	if diff := cmp.Diff([]string{"start ns/web Pods/rps json-path 20m0s"}, f.sched.take()); diff != "" {
+		t.Errorf("started (-want +got):\n%s", diff)
+	}
+	ev := f.events()
+	if len(ev) != 1 {
+		t.Fatalf("events = %q, want one", ev)
+	}
+	for _, w := range []string{
+		`annotation "metric-config.pods.rps.json-path/schema": the json-path collector has no key "schema" (it reads json-key, path, port, scheme); ignored`,
+		"metric Pods/rps: its interval 20m0s is not below --metrics-ttl 15m0s",
+	} {
+		if !strings.Contains(ev[0], w) {
+			t.Errorf("event %q lacks %q", ev[0], w)
+		}
+	}
+}
+
+func TestLegacyQueryNameKeysAreNotUnknown(t *testing.T) {
+	f := newFixture(t, Options{})
+	m := externalMetric("prometheus-query", "prometheus")
+	m.External.Metric.Selector.MatchLabels["query-name"] = "lag"
+	f.apply(t, hpa(map[string]string{"metric-config.external.prometheus-query.prometheus/lag": "sum(lag)"}, m))
+	if got := f.sched.take(); len(got) != 1 {
+		t.Errorf("started %q, want the legacy metric", got)
+	}
+	if ev := f.events(); len(ev) != 0 {
+		t.Errorf("events = %q, want none", ev)
+	}
+}
+
+// flaky fails to build until told otherwise, like a token file that is not there yet.
+type flaky struct {
+	*collector.Registry
+	fail bool
+}
+
+func (f *flaky) New(cfg collector.Config) (collector.Collector, error) {
+	if f.fail {
+		return nil, errors.New("token file /var/run/token: no such file")
+	}
+	return f.Registry.New(cfg)
+}
+
+func TestBuildFailuresAreRetriedWithoutAChange(t *testing.T) {
+	f := newFixture(t, Options{})
+	b := &flaky{Registry: registry(&f.built), fail: true}
+	f.ctrl.builder = b
+	h := f.apply(t, hpa(map[string]string{
+		"metric-config.external.queue.json-path/endpoint": "http://q/metrics",
+		"metric-config.external.queue.json-path/json-key": "$.len",
+	}, externalMetric("queue", "json-path")))
+	if got := f.sched.take(); len(got) != 0 {
+		t.Fatalf("started %q with a failing build", got)
+	}
+	if ev := f.events(); len(ev) != 1 || !strings.Contains(ev[0], "token file /var/run/token") {
+		t.Fatalf("events = %q", ev)
+	}
+	// The same HPA, unchanged, synced again (the retry): the same failure sends no
+	// second event.
+	f.syncNow(t, h, false)
+	if ev := f.events(); len(ev) != 0 {
+		t.Errorf("a repeated failure sent events again: %q", ev)
+	}
+	b.fail = false
+	f.syncNow(t, h, false)
+	if diff := cmp.Diff([]string{"start ns/web External/queue {type=json-path} json-path 1m0s"}, f.sched.take()); diff != "" {
+		t.Errorf("after the retry (-want +got):\n%s", diff)
+	}
+	if ev := f.events(); len(ev) != 1 || !strings.HasPrefix(ev[0], "Normal MetricConfigValid") {
+		t.Errorf("events = %q, want MetricConfigValid", ev)
 	}
 }

@@ -14,8 +14,9 @@
 //
 // The HPA asks for a Pods metric as "the pods in namespace N that label selector S
 // selects". The store keys pod values by pod name only, so the selector is resolved
-// against the pods themselves: the provider asks an ObjectLister (normally backed by a
-// pod informer, see PodNames) for the names of the pods S selects and returns the stored
+// against the pods themselves: the provider asks an ObjectLister (the adapter lists the
+// pods' metadata from the API server's watch cache per request, see MetadataNames; a pod
+// informer, see PodNames, trades memory for those requests) for the names of the pods S selects and returns the stored
 // values of those pods only. A request therefore never gets values of pods its selector
 // does not select, even when another HPA's collector measured them. (The original
 // compared the request's selector with the scale target's selector stored with each

@@ -40,6 +40,9 @@ import (
 // Type is the collector type of External metrics this package serves.
 const Type = "json-path"
 
+// Keys are the configuration keys the collector reads.
+var Keys = []string{KeyEndpoint, KeyJSONKey, KeyJSONEval, KeyAggregator, KeyRequestTimeout}
+
 // Configuration keys.
 const (
 	KeyEndpoint       = "endpoint"

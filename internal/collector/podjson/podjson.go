@@ -72,6 +72,9 @@ import (
 // Type is the collector type of Pods metrics this package serves.
 const Type = "json-path"
 
+// Keys are the configuration keys the collector reads.
+var Keys = []string{KeyJSONKey, KeyJSONEval, KeyAggregator, KeyRequestTimeout, KeyConnectTimeout, KeyPath, KeyPort, KeyScheme, KeyRawQuery}
+
 // Configuration keys; the JSON ones are the External collector's.
 const (
 	KeyJSONKey        = httpjson.KeyJSONKey

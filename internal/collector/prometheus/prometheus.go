@@ -55,6 +55,9 @@ import (
 // Type is the collector type this package serves, for External and Object metrics.
 const Type = "prometheus"
 
+// Keys are the configuration keys the collector reads.
+var Keys = []string{KeyQuery, KeyServer, KeyServerAlias, KeyRequestTimeout}
+
 // Configuration keys.
 const (
 	KeyQuery          = "query"

@@ -72,6 +72,9 @@ const MetricName = "requests-per-second"
 // KeyBackend is the key naming the backend.
 const KeyBackend = "backend"
 
+// Keys are the configuration keys the collector reads.
+var Keys = []string{KeyBackend}
+
 // The kinds served, and their API groups.
 const (
 	KindIngress    = "Ingress"
