@@ -50,8 +50,8 @@ func newFlagSet(o *options) *pflag.FlagSet {
 
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of the cluster whose HPAs the adapter serves (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)")
 	fs.StringVar(&o.listerKubeconfig, "lister-kubeconfig", "", "the original's name for --kubeconfig; wins when both are set")
-	fs.Float32Var(&o.qps, "kube-client-qps", 0, "client-side requests per second to the API server; 0: client-go's default (5)")
-	fs.IntVar(&o.burst, "kube-client-burst", 0, "requests above --kube-client-qps allowed in a burst; 0: client-go's default (10)")
+	fs.Float32Var(&o.qps, "kube-client-qps", 0, "client-side limit of requests per second to the API server; 0: none, the API server's Priority and Fairness queues the adapter's requests (the original's 0 meant client-go's 5, which throttles an adapter serving a hundred HPAs)")
+	fs.IntVar(&o.burst, "kube-client-burst", 0, "requests above --kube-client-qps allowed in a burst (with a limit only); 0: twice --kube-client-qps")
 
 	fs.BoolVar(&o.enableCustom, "enable-custom-metrics-api", true, "serve custom.metrics.k8s.io (v1beta2 and v1beta1): Pods and Object metrics")
 	fs.BoolVar(&o.enableExternal, "enable-external-metrics-api", true, "serve external.metrics.k8s.io (v1beta1): External metrics")

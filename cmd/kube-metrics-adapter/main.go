@@ -143,7 +143,14 @@ func restConfig(o *options) (*rest.Config, error) {
 		return nil, err
 	}
 	cfg.Timeout = 30 * time.Second
-	cfg.QPS, cfg.Burst = o.qps, o.burst
+	cfg.QPS, cfg.Burst = -1, 0 // client-go: a negative QPS means no client-side limiter
+	if o.qps > 0 {
+		burst := o.burst
+		if burst <= 0 {
+			burst = int(2 * o.qps)
+		}
+		cfg.QPS, cfg.Burst = o.qps, max(burst, 1)
+	}
 	cfg.UserAgent = "kube-metrics-adapter/" + version
 	return cfg, nil
 }
