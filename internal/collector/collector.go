@@ -5,6 +5,7 @@ package collector
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -187,4 +188,38 @@ func MilliQuantity(v float64) (resource.Quantity, error) {
 		return resource.Quantity{}, fmt.Errorf("the value %g is out of range", v)
 	}
 	return *resource.NewMilliQuantity(int64(milli), resource.DecimalSI), nil
+}
+
+// PositiveDuration reads keys[key] as a Go duration above zero; def when the key is
+// absent. The error says what is wrong with the value, for the caller to name the key.
+func PositiveDuration(keys map[string]string, key string, def time.Duration) (time.Duration, error) {
+	s, ok := keys[key]
+	if !ok {
+		return def, nil
+	}
+	d, err := time.ParseDuration(s)
+	switch {
+	case err != nil:
+		return def, errors.New("not a duration (e.g. 2s, 500ms)")
+	case d <= 0:
+		return def, errors.New("must be positive")
+	}
+	return d, nil
+}
+
+// CheckPerReplica returns what keeps cfg's per-replica division from working: a
+// collector that cannot read replicas, a metric without a scale target. None when
+// cfg.PerReplica is false.
+func CheckPerReplica(cfg Config, canReadReplicas bool) []error {
+	if !cfg.PerReplica {
+		return nil
+	}
+	var errs []error
+	if !canReadReplicas {
+		errs = append(errs, errors.New("per-replica: this collector has no way to read replicas"))
+	}
+	if cfg.ScaleTarget.Name == "" || cfg.ScaleTarget.Kind == "" {
+		errs = append(errs, errors.New("per-replica: the metric has no scale target"))
+	}
+	return errs
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 )
@@ -68,5 +69,37 @@ func TestMilliQuantity(t *testing.T) {
 		if q, err := MilliQuantity(v); err == nil {
 			t.Errorf("MilliQuantity(%v) = %s, want an error", v, &q)
 		}
+	}
+}
+
+func TestPositiveDuration(t *testing.T) {
+	keys := map[string]string{"ok": "2s", "zero": "0s", "neg": "-1s", "word": "soon"}
+	for _, tc := range []struct {
+		key, err string
+		want     time.Duration
+	}{
+		{"ok", "", 2 * time.Second},
+		{"absent", "", time.Minute},
+		{"zero", "must be positive", time.Minute},
+		{"neg", "must be positive", time.Minute},
+		{"word", "not a duration", time.Minute},
+	} {
+		d, err := PositiveDuration(keys, tc.key, time.Minute)
+		if d != tc.want || (err == nil) != (tc.err == "") || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("PositiveDuration(%q) = %s, %v; want %s, %q", tc.key, d, err, tc.want, tc.err)
+		}
+	}
+}
+
+func TestCheckPerReplica(t *testing.T) {
+	target := ObjectRef{Kind: "Deployment", Name: "web"}
+	if errs := CheckPerReplica(Config{PerReplica: false}, false); len(errs) != 0 {
+		t.Errorf("not per-replica: %v", errs)
+	}
+	if errs := CheckPerReplica(Config{PerReplica: true, ScaleTarget: target}, true); len(errs) != 0 {
+		t.Errorf("per-replica with a target and replicas: %v", errs)
+	}
+	if errs := CheckPerReplica(Config{PerReplica: true}, false); len(errs) != 2 {
+		t.Errorf("per-replica with neither: %v, want two errors", errs)
 	}
 }

@@ -153,17 +153,9 @@ func New(cfg collector.Config, opts Options) (collector.Collector, error) {
 		errs = append(errs, fmt.Errorf("keys %q or %q: one is required", KeyJSONKey, KeyJSONEval))
 	}
 
-	timeout := opts.RequestTimeout
-	if s, ok := cfg.Keys[KeyRequestTimeout]; ok {
-		d, err := time.ParseDuration(s)
-		switch {
-		case err != nil:
-			bad(KeyRequestTimeout, s, errors.New("not a duration (e.g. 2s, 500ms)"))
-		case d <= 0:
-			bad(KeyRequestTimeout, s, errors.New("must be positive"))
-		default:
-			timeout = d
-		}
+	timeout, err := collector.PositiveDuration(cfg.Keys, KeyRequestTimeout, opts.RequestTimeout)
+	if err != nil {
+		bad(KeyRequestTimeout, cfg.Keys[KeyRequestTimeout], err)
 	}
 
 	if len(errs) > 0 {

@@ -287,16 +287,9 @@ func New(cfg collector.Config, opts Options) (collector.Collector, error) {
 	}
 
 	duration := func(key string, def time.Duration) time.Duration {
-		s, ok := cfg.Keys[key]
-		if !ok {
-			return def
-		}
-		d, err := time.ParseDuration(s)
-		switch {
-		case err != nil:
-			bad(key, s, errors.New("not a duration (e.g. 2s, 500ms)"))
-		case d <= 0:
-			bad(key, s, errors.New("must be positive"))
+		d, err := collector.PositiveDuration(cfg.Keys, key, def)
+		if err != nil {
+			bad(key, cfg.Keys[key], err)
 		}
 		return d
 	}

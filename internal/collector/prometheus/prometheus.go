@@ -174,17 +174,9 @@ func newCollector(cfg collector.Config, opts Options, p *pool) (collector.Collec
 		errs = append(errs, fmt.Errorf("key %q: is required (a PromQL query)", KeyQuery))
 	}
 
-	timeout := p.opts.RequestTimeout
-	if s, ok := cfg.Keys[KeyRequestTimeout]; ok {
-		d, err := time.ParseDuration(s)
-		switch {
-		case err != nil:
-			bad(KeyRequestTimeout, s, errors.New("not a duration (e.g. 2s, 500ms)"))
-		case d <= 0:
-			bad(KeyRequestTimeout, s, errors.New("must be positive"))
-		default:
-			timeout = d
-		}
+	timeout, err := collector.PositiveDuration(cfg.Keys, KeyRequestTimeout, p.opts.RequestTimeout)
+	if err != nil {
+		bad(KeyRequestTimeout, cfg.Keys[KeyRequestTimeout], err)
 	}
 
 	var server *Server
@@ -228,14 +220,7 @@ func newCollector(cfg collector.Config, opts Options, p *pool) (collector.Collec
 		server = s
 	}
 
-	if cfg.PerReplica {
-		if opts.Replicas == nil {
-			errs = append(errs, errors.New("per-replica: this collector has no way to read replicas"))
-		}
-		if cfg.ScaleTarget.Name == "" || cfg.ScaleTarget.Kind == "" {
-			errs = append(errs, errors.New("per-replica: the metric has no scale target"))
-		}
-	}
+	errs = append(errs, collector.CheckPerReplica(cfg, opts.Replicas != nil)...)
 
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)

@@ -180,14 +180,7 @@ func New(cfg collector.Config, opts Options) (collector.Collector, error) {
 		errs = append(errs, errors.New("the described object has no name"))
 	}
 
-	if cfg.PerReplica {
-		if opts.Replicas == nil {
-			errs = append(errs, errors.New("per-replica: this collector has no way to read replicas"))
-		}
-		if cfg.ScaleTarget.Name == "" || cfg.ScaleTarget.Kind == "" {
-			errs = append(errs, errors.New("per-replica: the metric has no scale target"))
-		}
-	}
+	errs = append(errs, collector.CheckPerReplica(cfg, opts.Replicas != nil)...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
