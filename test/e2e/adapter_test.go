@@ -247,6 +247,19 @@ func (e *testEnv) hpaFor(t *testing.T, name string, target autoscalingv2.CrossVe
 	}
 }
 
+// queueLengthPodsMetric is the pod json-path metric "queue-length" read from
+// :port/metrics at $.queue.length (what valueServer serves), with a target of 10 per pod.
+func queueLengthPodsMetric(port int) (map[string]string, autoscalingv2.MetricSpec) {
+	return map[string]string{
+			"metric-config.pods.queue-length.json-path/json-key": "$.queue.length",
+			"metric-config.pods.queue-length.json-path/path":     "/metrics",
+			"metric-config.pods.queue-length.json-path/port":     fmt.Sprint(port),
+		}, autoscalingv2.MetricSpec{Type: autoscalingv2.PodsMetricSourceType, Pods: &autoscalingv2.PodsMetricSource{
+			Metric: autoscalingv2.MetricIdentifier{Name: "queue-length"},
+			Target: averageValue("10"),
+		}}
+}
+
 func averageValue(v string) autoscalingv2.MetricTarget {
 	q := resource.MustParse(v)
 	return autoscalingv2.MetricTarget{Type: autoscalingv2.AverageValueMetricType, AverageValue: &q}
@@ -404,14 +417,8 @@ func testAdapterTargetWithoutScaleGrant(t *testing.T) {
 	e := newTestEnv(t, 3*time.Minute)
 	gvr := createScalableCRD(t, e)
 	target := autoscalingv2.CrossVersionObjectReference{APIVersion: gvr.GroupVersion().String(), Kind: "Widget", Name: "target"}
-	e.hpaFor(t, "crafted", target, 3, map[string]string{
-		"metric-config.pods.queue-length.json-path/json-key": "$.queue.length",
-		"metric-config.pods.queue-length.json-path/path":     "/metrics",
-		"metric-config.pods.queue-length.json-path/port":     "8080",
-	}, autoscalingv2.MetricSpec{Type: autoscalingv2.PodsMetricSourceType, Pods: &autoscalingv2.PodsMetricSource{
-		Metric: autoscalingv2.MetricIdentifier{Name: "queue-length"},
-		Target: averageValue("10"),
-	}})
+	annotations, metric := queueLengthPodsMetric(8080)
+	e.hpaFor(t, "crafted", target, 3, annotations, metric)
 	e.waitEventOn(t, "crafted", "CollectionFailed", "forbidden")
 	got, err := e.rawValues(fmt.Sprintf("/apis/custom.metrics.k8s.io/v1beta2/namespaces/%s/pods/*/queue-length", e.ns), "")
 	if err != nil || len(got) != 0 {
@@ -429,14 +436,8 @@ func testAdapterPodJSON(t *testing.T) {
 	v := &valueServer{}
 	v.value.Store(30)
 	servePods(t, e, "app=web", port, v)
-	e.hpa(t, "web", "web", 3, map[string]string{
-		"metric-config.pods.queue-length.json-path/json-key": "$.queue.length",
-		"metric-config.pods.queue-length.json-path/path":     "/metrics",
-		"metric-config.pods.queue-length.json-path/port":     fmt.Sprint(port),
-	}, autoscalingv2.MetricSpec{Type: autoscalingv2.PodsMetricSourceType, Pods: &autoscalingv2.PodsMetricSource{
-		Metric: autoscalingv2.MetricIdentifier{Name: "queue-length"},
-		Target: averageValue("10"),
-	}})
+	annotations, metric := queueLengthPodsMetric(port)
+	e.hpa(t, "web", "web", 3, annotations, metric)
 	e.waitHPAReplicas(t, "web", "web", 3)
 
 	// Both custom metrics API versions serve one value per pod.
@@ -473,14 +474,8 @@ func testAdapterPodJSONStatefulSet(t *testing.T) {
 	v := &valueServer{}
 	v.value.Store(30)
 	servePods(t, e, "app=db", port, v)
-	e.hpaFor(t, "db", autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "db"}, 2, map[string]string{
-		"metric-config.pods.queue-length.json-path/json-key": "$.queue.length",
-		"metric-config.pods.queue-length.json-path/path":     "/metrics",
-		"metric-config.pods.queue-length.json-path/port":     fmt.Sprint(port),
-	}, autoscalingv2.MetricSpec{Type: autoscalingv2.PodsMetricSourceType, Pods: &autoscalingv2.PodsMetricSource{
-		Metric: autoscalingv2.MetricIdentifier{Name: "queue-length"},
-		Target: averageValue("10"),
-	}})
+	annotations, metric := queueLengthPodsMetric(port)
+	e.hpaFor(t, "db", autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "db"}, 2, annotations, metric)
 	framework.EventuallyCtx(e.ctx, t, 3*time.Minute, time.Second, func() (bool, string) {
 		s, err := e.c.Client.AppsV1().StatefulSets(e.ns).Get(e.ctx, "db", metav1.GetOptions{})
 		if err != nil {
