@@ -94,7 +94,7 @@ demo: ## the getting-started guide on the local cluster
 
 bench: ## benchmarks: per-pod cycles beside their limits, then the cluster scenario (peak memory, API requests); see docs/benchmarks.md
 	go test -run '^$$' -bench . -benchmem -benchtime 3x -timeout 30m ./internal/...
-	go test -tags e2e -count=1 -timeout 30m -run 'TestScenario|TestKubeMetricsScenario|TestOperatorScenario' -v ./test/bench/
+	go test -tags e2e -count=1 -timeout 40m -run 'TestScenario|TestKubeMetricsScenario|TestOperatorScenario|TestAdapterScenario' -v ./test/bench/
 
 cluster-build: ## build and cache the local cluster's binaries
 	hack/cluster/build.sh
