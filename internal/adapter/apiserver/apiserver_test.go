@@ -58,12 +58,12 @@ func TestFlags(t *testing.T) {
 		"tls-sni-cert-key": "[]", "http2-max-streams-per-connection": "0",
 		"permit-port-sharing": "false", "permit-address-sharing": "false",
 		"authentication-kubeconfig": "", "authentication-skip-lookup": "false",
-		"authentication-token-webhook-cache-ttl": "10s", "authentication-tolerate-lookup-failure": "false",
+		"authentication-token-webhook-cache-ttl": "2m0s", "authentication-tolerate-lookup-failure": "false",
 		"client-ca-file": "", "requestheader-client-ca-file": "", "requestheader-allowed-names": "[]",
 		"requestheader-username-headers": "[x-remote-user]", "requestheader-group-headers": "[x-remote-group]",
 		"requestheader-extra-headers-prefix": "[x-remote-extra-]",
 		"authorization-kubeconfig":           "", "authorization-always-allow-paths": "[/healthz,/readyz,/livez]",
-		"authorization-webhook-cache-authorized-ttl": "10s", "authorization-webhook-cache-unauthorized-ttl": "10s",
+		"authorization-webhook-cache-authorized-ttl": "5m0s", "authorization-webhook-cache-unauthorized-ttl": "10s",
 		"profiling": "false", "contention-profiling": "false", "enable-priority-and-fairness": "false",
 	}
 	for name, def := range defaults {

@@ -232,8 +232,12 @@ func (s *Scheduler) stopLocked(r *running) {
 func (s *Scheduler) loop(ctx context.Context, owner store.Owner, r *running) {
 	defer close(r.done)
 	for {
+		// Collections start every interval, not an interval after the last one ended:
+		// otherwise the collection time (and any wait for a slot) would add up, and a
+		// source would be asked a little less often than the interval says.
+		start := s.opts.Clock.Now()
 		s.collect(ctx, owner, r)
-		t := s.opts.Clock.NewTimer(r.job.Interval)
+		t := s.opts.Clock.NewTimer(max(r.job.Interval-s.opts.Clock.Since(start), 0))
 		select {
 		case <-ctx.Done():
 			t.Stop()

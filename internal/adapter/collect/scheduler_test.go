@@ -363,3 +363,25 @@ func TestStopClosesCollector(t *testing.T) {
 		t.Error("a stopped collector was not closed")
 	}
 }
+
+// slow takes 5 s of the fake clock per collection.
+type slow struct {
+	clock *clocktesting.FakeClock
+	calls atomic.Int32
+}
+
+func (s *slow) Collect(context.Context) ([]collector.Value, error) {
+	s.calls.Add(1)
+	s.clock.Step(5 * time.Second)
+	return []collector.Value{{Value: resource.MustParse("1")}}, nil
+}
+
+func TestCollectionsStartEveryInterval(t *testing.T) {
+	f := newFixture(t, Options{})
+	c := &slow{clock: f.clock}
+	f.sched.Start(owner, Job{Key: extKey, Type: "x", Interval: 30 * time.Second, Collector: c})
+	eventually(t, "the first collection", func() bool { return c.calls.Load() == 1 })
+	// The first collection took 5 s: the next starts 25 s later, 30 s after the first.
+	f.tick(t, 25*time.Second)
+	eventually(t, "the second collection", func() bool { return c.calls.Load() == 2 })
+}

@@ -351,3 +351,18 @@ func TestDefaultOptions(t *testing.T) {
 		t.Fatalf("defaults %+v", o)
 	}
 }
+
+func TestFactoryCollectorsShareOneClient(t *testing.T) {
+	f := Factory(Options{})
+	a, err := f(cfg(map[string]string{KeyEndpoint: "http://a/", KeyJSONKey: "$.v"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := f(cfg(map[string]string{KeyEndpoint: "http://b/", KeyJSONKey: "$.v"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.(*Collector).opts.Client != b.(*Collector).opts.Client {
+		t.Error("two collectors of one Factory have clients of their own")
+	}
+}
