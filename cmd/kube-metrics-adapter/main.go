@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"syscall"
@@ -96,6 +97,13 @@ func run(args []string) int {
 	if err := o.validate(); err != nil {
 		fmt.Fprintf(os.Stderr, "kube-metrics-adapter: invalid flags:\n%v\n", err)
 		return 2
+	}
+	// The adapter's live heap is small (25 MiB with 1000 External metrics) and mostly
+	// short-lived request garbage; GOGC=100 lets the heap double it before each
+	// collection. 50 keeps the resident memory about 13 MiB lower for a few percent of
+	// throughput (docs/benchmarks.md); GOGC in the environment still decides.
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(50)
 	}
 	log := newLogger(fs)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
