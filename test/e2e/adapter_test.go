@@ -93,8 +93,8 @@ func adapterRBAC(t *testing.T, e *testEnv) string {
 
 // startAdapter builds and starts kube-metrics-adapter with the local cluster's
 // Prometheus and Skipper metrics enabled, as the ServiceAccount of the Helm chart's RBAC,
-// registers it and waits until its APIServices are Available. It holds the metrics
-// APIServices until the test ends.
+// registers it and waits until its APIServices are Available. The caller holds
+// lockMetricsAPIs.
 func startAdapter(t *testing.T, ctx context.Context) *kma {
 	t.Helper()
 	c := framework.Ensure(t)
@@ -102,7 +102,6 @@ func startAdapter(t *testing.T, ctx context.Context) *kma {
 	pki := filepath.Join(filepath.Dir(c.Kubeconfig), "pki")
 	bin := framework.BuildBinary(t, adapterPackage)
 	kubeconfig := adapterRBAC(t, newTestEnv(t, 15*time.Minute))
-	lockMetricsAPIs(t)
 
 	port, metricsPort := freePort(t), freePort(t)
 	a := &kma{out: &syncBuffer{}, done: make(chan struct{}), metricsAddr: fmt.Sprintf("127.0.0.1:%d", metricsPort)}
@@ -373,6 +372,7 @@ func (e *testEnv) waitEventOn(t *testing.T, hpa, reason, want string) {
 // one per cluster); the scenarios run in parallel, each in its own namespace.
 func TestAdapter(t *testing.T) {
 	t.Parallel()
+	lockMetricsAPIs(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	a := startAdapter(t, ctx)

@@ -270,7 +270,8 @@ func apiServiceGVR() schema.GroupVersionResource {
 // metrics APIServices: there is one of each per cluster.
 var metricsAPIs sync.Mutex
 
-// lockMetricsAPIs holds the metrics APIServices for the rest of the test.
+// lockMetricsAPIs holds the metrics APIServices for the rest of the test. Call it first,
+// before the test's deadlines start: another test may hold them for minutes.
 func lockMetricsAPIs(t *testing.T) {
 	t.Helper()
 	metricsAPIs.Lock()
@@ -278,7 +279,8 @@ func lockMetricsAPIs(t *testing.T) {
 }
 
 // startMetricsAdapter builds and starts the adapter on a free port, registers it and
-// waits until both APIServices are Available. Cleanup stops it and removes them.
+// waits until both APIServices are Available. Cleanup stops it and removes them. The
+// caller holds lockMetricsAPIs.
 func startMetricsAdapter(t *testing.T, ctx context.Context) *metricsAdapter {
 	t.Helper()
 	c := framework.Ensure(t)
@@ -287,7 +289,6 @@ func startMetricsAdapter(t *testing.T, ctx context.Context) *metricsAdapter {
 		skipUnlessCI(t, "no aggregated-serving certificate of the local cluster (%v); custom metrics need the local cluster", err)
 	}
 	bin := framework.BuildBinary(t, "./test/metricsadapter")
-	lockMetricsAPIs(t)
 	a := &metricsAdapter{t: t, values: filepath.Join(t.TempDir(), "values.json"), out: &syncBuffer{}, done: make(chan struct{})}
 	a.set(`{}`)
 	port := freePort(t)
@@ -420,6 +421,7 @@ func (a *metricsAdapter) stop() {
 // and nothing is scaled.
 func TestKubeMetricsCustomAndExternal(t *testing.T) {
 	t.Parallel()
+	lockMetricsAPIs(t)
 	e := newTestEnv(t, 4*time.Minute)
 	adapter := startMetricsAdapter(t, e.ctx)
 	get := e.deployment(t, "api", 2)
