@@ -12,6 +12,7 @@ import (
 	"github.com/custompodautoscaler/cpa/internal/adapter/apiserver"
 	"github.com/custompodautoscaler/cpa/internal/adapter/store"
 	"github.com/custompodautoscaler/cpa/internal/collector/prometheus"
+	"github.com/custompodautoscaler/cpa/internal/collector/zmon"
 )
 
 // options are the command line's settings. The names and defaults are the original
@@ -29,6 +30,9 @@ type options struct {
 	additionalPrometheus, additionalPrometheusToks map[string]string
 	skipperIngress, skipperRouteGroup              bool
 	skipperBackendsAnnotations                     []string
+	awsExternalMetrics                             bool
+	awsRegions                                     []string
+	zmonEndpoint, zmonTokenName, token, credsDir   string
 
 	metricsAddress        string
 	metricsTTL            time.Duration
@@ -63,6 +67,14 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.BoolVar(&o.skipperIngress, "skipper-ingress-metrics", false, "serve requests-per-second Object metrics about Ingresses from Skipper's series in Prometheus")
 	fs.BoolVar(&o.skipperRouteGroup, "skipper-routegroup-metrics", false, "serve requests-per-second Object metrics about RouteGroups (zalando.org/v1) from Skipper's series in Prometheus")
 	fs.StringSliceVar(&o.skipperBackendsAnnotations, "skipper-backends-annotation", nil, "Ingress annotation(s) holding the backends' traffic weights as JSON {\"backend\": percent} (repeatable)")
+
+	fs.BoolVar(&o.awsExternalMetrics, "aws-external-metrics", false, "serve sqs-queue-length External metrics from AWS SQS (credentials from the SDK's default chain: environment, shared config, web identity, instance role)")
+	fs.StringSliceVar(&o.awsRegions, "aws-region", nil, "AWS region(s) SQS metrics may name in their region label (repeatable; required with --aws-external-metrics)")
+
+	fs.StringVar(&o.zmonEndpoint, "zmon-kariosdb-endpoint", "", "KairosDB URL of ZMON; enables the zmon collector (the original's spelling)")
+	fs.StringVar(&o.zmonTokenName, "zmon-token-name", "zmon", "name of the ZMON token in --credentials-dir (file <dir>/<name>-token-secret)")
+	fs.StringVar(&o.token, "token", "", "a static bearer token for ZMON, used instead of --credentials-dir")
+	fs.StringVar(&o.credsDir, "credentials-dir", "/meta/credentials", "directory of token files (Platform IAM layout), read again when they change")
 
 	fs.StringVar(&o.metricsAddress, "metrics-address", ":7979", "address of the plain-HTTP Prometheus endpoint of the adapter's own metrics (/metrics only)")
 	fs.DurationVar(&o.metricsTTL, "metrics-ttl", store.DefaultTTL, "values older than this are no longer served, so the HPA sees a failing source as unavailable instead of scaling on an old value")
@@ -111,6 +123,14 @@ func (o *options) validate() error {
 		errs = append(errs, err)
 	}
 	o.servers = servers
+	if o.zmonEndpoint != "" {
+		if err := zmon.CheckEndpoint(o.zmonEndpoint); err != nil {
+			errs = append(errs, fmt.Errorf("--zmon-kariosdb-endpoint %q: %w", o.zmonEndpoint, err))
+		}
+	}
+	if o.awsExternalMetrics && len(o.awsRegions) == 0 {
+		errs = append(errs, errors.New("--aws-external-metrics needs at least one --aws-region (the regions SQS metrics may name)"))
+	}
 	if (o.skipperIngress || o.skipperRouteGroup) && o.prometheusServer == "" {
 		errs = append(errs, errors.New("--skipper-ingress-metrics and --skipper-routegroup-metrics need --prometheus-server (Skipper's series are read from it)"))
 	}

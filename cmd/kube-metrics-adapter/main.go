@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -48,6 +49,8 @@ import (
 	collkube "github.com/custompodautoscaler/cpa/internal/collector/kube"
 	"github.com/custompodautoscaler/cpa/internal/collector/podjson"
 	promcollector "github.com/custompodautoscaler/cpa/internal/collector/prometheus"
+	"github.com/custompodautoscaler/cpa/internal/collector/sqs"
+	"github.com/custompodautoscaler/cpa/internal/collector/zmon"
 	"github.com/custompodautoscaler/cpa/internal/kube"
 )
 
@@ -250,6 +253,14 @@ func registerCollectors(o *options, scales *collkube.Scales, pods *collkube.Pods
 	reg.Register(collector.Object, promcollector.Type, prom, promcollector.Keys...)
 	if err := registerSkipper(o, reg, objects, scales, clk); err != nil {
 		return nil, err
+	}
+	if o.zmonEndpoint != "" {
+		reg.Register(collector.External, zmon.Type, zmon.Factory(zmon.Options{
+			Endpoint: o.zmonEndpoint, Token: o.token, CredentialsDir: o.credsDir, TokenName: o.zmonTokenName, Clock: clk,
+		}), append(slices.Clone(zmon.Keys), zmon.KeyTagPrefix+"*")...)
+	}
+	if o.awsExternalMetrics {
+		reg.Register(collector.External, sqs.Type, sqs.Factory(sqs.Options{Regions: o.awsRegions, Clock: clk}), sqs.Keys...)
 	}
 	log.Info("collectors enabled", "pods", reg.Types(collector.Pods), "object", reg.Types(collector.Object), "external", reg.Types(collector.External))
 	return reg, nil

@@ -113,7 +113,8 @@ func NewRegistry() *Registry {
 
 // Register adds the factory of a collector type for one kind of metric, replacing any
 // earlier one. keys are the configuration keys the collector reads, so that a misspelt
-// one can be reported (see KnownKeys); none: not known.
+// one can be reported (see KnownKeys); a key ending in "*" stands for every key with
+// that prefix (ZMON's "tag-*"); none: not known.
 func (r *Registry) Register(kind Kind, typ string, f Factory, keys ...string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

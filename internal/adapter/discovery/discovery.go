@@ -313,7 +313,10 @@ func (c *Controller) unknownKeys(mc annotations.MetricConfig, cfg collector.Conf
 		if qn, legacy := mc.Config[annotations.KeyQueryName]; legacy && (k == annotations.KeyQueryName || k == qn || k == annotations.KeyQuery) {
 			continue
 		}
-		if slices.Contains(known, k) {
+		if slices.ContainsFunc(known, func(kn string) bool {
+			prefix, wildcard := strings.CutSuffix(kn, "*")
+			return kn == k || (wildcard && strings.HasPrefix(k, prefix) && len(k) > len(prefix))
+		}) {
 			continue
 		}
 		out = append(out, fmt.Sprintf("annotation %q: the %s collector has no key %q (it reads %s); ignored",

@@ -83,6 +83,7 @@ func registry(built *[]collector.Config) *collector.Registry {
 	r.Register(collector.Pods, "json-path", f("path"), "json-key", "path", "port", "scheme")
 	r.Register(collector.External, "json-path", f("endpoint"), "endpoint", "json-key")
 	r.Register(collector.External, "prometheus", f("query"), "query")
+	r.Register(collector.External, "zmon", f(""), "check-id", "tag-*")
 	r.Register(collector.Object, "prometheus", f("query"), "query")
 	r.Register(collector.Object, "skipper", f(""), "backend")
 	return r
@@ -455,5 +456,18 @@ func TestBuildFailuresAreRetriedWithoutAChange(t *testing.T) {
 	}
 	if ev := f.events(); len(ev) != 1 || !strings.HasPrefix(ev[0], "Normal MetricConfigValid") {
 		t.Errorf("events = %q, want MetricConfigValid", ev)
+	}
+}
+
+func TestPrefixKeys(t *testing.T) {
+	f := newFixture(t, Options{})
+	f.apply(t, hpa(map[string]string{
+		"metric-config.external.checks.zmon/check-id":        "1234",
+		"metric-config.external.checks.zmon/tag-application": "my-app",
+		"metric-config.external.checks.zmon/tag-":            "x", // a prefix alone is no tag
+	}, externalMetric("checks", "zmon")))
+	ev := f.events()
+	if len(ev) != 1 || !strings.Contains(ev[0], `zmon/tag-": the zmon collector has no key "tag-"`) || strings.Contains(ev[0], "tag-application") {
+		t.Errorf("events = %q, want only tag- reported", ev)
 	}
 }
