@@ -49,11 +49,14 @@ var kmaAPIServices = []apiServiceVersion{
 	{"external.metrics.k8s.io", "v1beta1"},
 }
 
-// kma is a running kube-metrics-adapter.
+// kma is a running kube-metrics-adapter, with the fake SQS and ZMON (KairosDB) servers
+// it was started against.
 type kma struct {
 	out         *syncBuffer
 	done        chan struct{}
 	metricsAddr string
+	sqs         *fakeSQS
+	kairos      *fakeKairos
 }
 
 // adapterRBAC applies the Helm chart's RBAC (with Skipper's Ingress rule) for a
@@ -104,7 +107,9 @@ func startAdapter(t *testing.T, ctx context.Context) *kma {
 	kubeconfig := adapterRBAC(t, newTestEnv(t, 15*time.Minute))
 
 	port, metricsPort := freePort(t), freePort(t)
-	a := &kma{out: &syncBuffer{}, done: make(chan struct{}), metricsAddr: fmt.Sprintf("127.0.0.1:%d", metricsPort)}
+	a := &kma{out: &syncBuffer{}, done: make(chan struct{}), metricsAddr: fmt.Sprintf("127.0.0.1:%d", metricsPort),
+		sqs: &fakeSQS{queues: map[string]int64{}}, kairos: &fakeKairos{checks: map[string]float64{}}}
+	sqsURL, kairosURL := serveLoopback(t, a.sqs), serveLoopback(t, a.kairos)
 	cmd := exec.Command(bin,
 		"--kubeconfig", kubeconfig,
 		"--bind-address", "127.0.0.1",
@@ -118,7 +123,12 @@ func startAdapter(t *testing.T, ctx context.Context) *kma {
 		"--metrics-ttl", adapterTTL.String(),
 		"--prometheus-server", promURL,
 		"--skipper-ingress-metrics",
+		"--aws-external-metrics", "--aws-region", "eu-central-1",
+		"--zmon-kariosdb-endpoint", kairosURL, "--token", "e2e-zmon-token",
 	)
+	// The SDK's default chain: static keys and an endpoint from the environment.
+	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=e2e", "AWS_SECRET_ACCESS_KEY=e2e", "AWS_ENDPOINT_URL_SQS="+sqsURL,
+		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_EC2_METADATA_DISABLED=true")
 	cmd.Stdout, cmd.Stderr = a.out, a.out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -386,6 +396,8 @@ func TestAdapter(t *testing.T) {
 	t.Run("Prometheus", func(t *testing.T) { t.Parallel(); testAdapterPrometheus(t) })
 	t.Run("PrometheusObjectPerReplica", func(t *testing.T) { t.Parallel(); testAdapterPrometheusObject(t) })
 	t.Run("SkipperIngress", func(t *testing.T) { t.Parallel(); testAdapterSkipper(t) })
+	t.Run("SQS", func(t *testing.T) { t.Parallel(); testAdapterSQS(t, a) })
+	t.Run("ZMON", func(t *testing.T) { t.Parallel(); testAdapterZMON(t, a) })
 	t.Run("ClientsNeedRBAC", func(t *testing.T) { t.Parallel(); testAdapterClientsNeedRBAC(t) })
 	t.Run("TargetWithoutScaleGrant", func(t *testing.T) { t.Parallel(); testAdapterTargetWithoutScaleGrant(t) })
 }
@@ -744,4 +756,133 @@ func testAdapterPrometheusObject(t *testing.T) {
 		}
 		return len(list.Items) == 1 && list.Items[0].Value == "20", fmt.Sprintf("GET %s = %s, want value 20 (40 over 2 replicas)", path, body)
 	})
+}
+
+// serveLoopback serves h on a free loopback port until the test ends, returning its URL.
+func serveLoopback(t *testing.T, h http.Handler) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return "http://" + ln.Addr().String()
+}
+
+// fakeSQS answers the two SQS calls the collector makes, in the AWS JSON 1.0 protocol the
+// SDK speaks (X-Amz-Target: AmazonSQS.GetQueueUrl / AmazonSQS.GetQueueAttributes), for
+// the queues the test sets. (The SQS emulators that install here speak only the older
+// query protocol.)
+type fakeSQS struct {
+	mu     sync.Mutex
+	queues map[string]int64
+}
+
+func (f *fakeSQS) set(queue string, n int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.queues[queue] = n
+}
+
+func (f *fakeSQS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		QueueName, QueueUrl string
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&in); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	name := in.QueueName
+	if name == "" {
+		name = in.QueueUrl[strings.LastIndex(in.QueueUrl, "/")+1:]
+	}
+	f.mu.Lock()
+	n, ok := f.queues[name]
+	f.mu.Unlock()
+	w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+	if !ok {
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, `{"__type": "com.amazonaws.sqs#QueueDoesNotExist", "message": "no queue %s"}`, name)
+		return
+	}
+	switch r.Header.Get("X-Amz-Target") {
+	case "AmazonSQS.GetQueueUrl":
+		fmt.Fprintf(w, `{"QueueUrl": "http://%s/123456789012/%s"}`, r.Host, name)
+	case "AmazonSQS.GetQueueAttributes":
+		fmt.Fprintf(w, `{"Attributes": {"ApproximateNumberOfMessages": "%d"}}`, n)
+	default:
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, `{"__type": "com.amazonaws.sqs#InvalidAction", "message": "not faked"}`)
+	}
+}
+
+// fakeKairos answers KairosDB's datapoints query with the value the test set for each
+// ZMON check, and checks the bearer token.
+type fakeKairos struct {
+	mu     sync.Mutex
+	checks map[string]float64 // metric name zmon.check.<id> → value
+}
+
+func (f *fakeKairos) set(checkID string, v float64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.checks["zmon.check."+checkID] = v
+}
+
+func (f *fakeKairos) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/api/v1/datapoints/query" || r.Header.Get("Authorization") != "Bearer e2e-zmon-token" {
+		http.Error(w, `{"errors": ["not found or not authorized"]}`, http.StatusUnauthorized)
+		return
+	}
+	var q struct {
+		Metrics []struct{ Name string } `json:"metrics"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&q); err != nil || len(q.Metrics) == 0 {
+		http.Error(w, `{"errors": ["bad query"]}`, http.StatusBadRequest)
+		return
+	}
+	f.mu.Lock()
+	v, ok := f.checks[q.Metrics[0].Name]
+	f.mu.Unlock()
+	values := "[]"
+	if ok {
+		values = fmt.Sprintf("[[%d, %g]]", time.Now().UnixMilli(), v)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprintf(w, `{"queries": [{"sample_size": 1, "results": [{"name": %q, "group_by": [], "tags": {}, "values": %s}]}]}`, q.Metrics[0].Name, values)
+}
+
+// The SQS collector: a queue's ApproximateNumberOfMessages as an External metric
+// (selector labels queue-name and region, as the README's example), AverageValue 10: 25
+// messages give 3 replicas, 5 give 1.
+func testAdapterSQS(t *testing.T, a *kma) {
+	e := newTestEnv(t, 6*time.Minute)
+	e.deployment(t, "sqs-worker", 1)
+	queue := "q-" + e.ns[len(e.ns)-6:]
+	a.sqs.set(queue, 25)
+	e.hpa(t, "sqs-worker", "sqs-worker", 5, nil, externalSpec("sqs-queue-length",
+		map[string]string{"queue-name": queue, "region": "eu-central-1"}, averageValue("10")))
+	e.waitHPAReplicas(t, "sqs-worker", "sqs-worker", 3)
+	a.sqs.set(queue, 5)
+	e.waitHPAReplicas(t, "sqs-worker", "sqs-worker", 1)
+}
+
+// The ZMON collector: a check's last value from KairosDB (the README's example keys),
+// AverageValue 10: 25 gives 3 replicas, 5 gives 1.
+func testAdapterZMON(t *testing.T, a *kma) {
+	e := newTestEnv(t, 6*time.Minute)
+	e.deployment(t, "zmon-app", 1)
+	checkID := fmt.Sprint(1000 + time.Now().UnixNano()%9000)
+	a.kairos.set(checkID, 25)
+	e.hpa(t, "zmon-app", "zmon-app", 5, map[string]string{
+		"metric-config.external.zmon-check.zmon/key":             "custom.value",
+		"metric-config.external.zmon-check.zmon/tag-application": "my-custom-app",
+		"metric-config.external.zmon-check.zmon/aggregators":     "avg",
+		"metric-config.external.zmon-check.zmon/duration":        "5m",
+	}, externalSpec("zmon-check", map[string]string{"type": "zmon", "check-id": checkID}, averageValue("10")))
+	e.waitHPAReplicas(t, "zmon-app", "zmon-app", 3)
+	a.kairos.set(checkID, 5)
+	e.waitHPAReplicas(t, "zmon-app", "zmon-app", 1)
 }
