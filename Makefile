@@ -86,6 +86,8 @@ e2e: cluster-up $(HELM) ## end-to-end tests on the local cluster (started if not
 	@# with) a compile of the metrics adapter's API-server libraries.
 	go build -o /dev/null ./cmd/... ./test/metricsadapter
 	CPA_HELM=$(HELM) go test -tags e2e -count=1 -timeout 30m ./test/e2e/...
+	@# The InfluxDB collector against a real influxd 1.8.3 (built once into the cache).
+	go test -tags e2e -count=1 -timeout 10m ./internal/collector/influxdb/
 
 test: lint unit e2e ## everything CI runs
 

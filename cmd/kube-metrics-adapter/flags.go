@@ -11,6 +11,7 @@ import (
 
 	"github.com/custompodautoscaler/cpa/internal/adapter/apiserver"
 	"github.com/custompodautoscaler/cpa/internal/adapter/store"
+	"github.com/custompodautoscaler/cpa/internal/collector/influxdb"
 	"github.com/custompodautoscaler/cpa/internal/collector/prometheus"
 	"github.com/custompodautoscaler/cpa/internal/collector/zmon"
 )
@@ -33,6 +34,7 @@ type options struct {
 	awsExternalMetrics                             bool
 	awsRegions                                     []string
 	zmonEndpoint, zmonTokenName, token, credsDir   string
+	influxAddress, influxToken, influxOrg          string
 
 	metricsAddress        string
 	metricsTTL            time.Duration
@@ -71,6 +73,9 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.BoolVar(&o.awsExternalMetrics, "aws-external-metrics", false, "serve sqs-queue-length External metrics from AWS SQS (credentials from the SDK's default chain: environment, shared config, web identity, instance role)")
 	fs.StringSliceVar(&o.awsRegions, "aws-region", nil, "AWS region(s) SQS metrics may name in their region label (repeatable; required with --aws-external-metrics)")
 
+	fs.StringVar(&o.influxAddress, "influxdb-address", "", "InfluxDB URL queried by influxdb metrics that name no address of their own (Flux on the v2 query API)")
+	fs.StringVar(&o.influxToken, "influxdb-token", "", "token sent to --influxdb-address (only to it)")
+	fs.StringVar(&o.influxOrg, "influxdb-org", "", "InfluxDB organization name or ID of --influxdb-address")
 	fs.StringVar(&o.zmonEndpoint, "zmon-kariosdb-endpoint", "", "KairosDB URL of ZMON; enables the zmon collector (the original's spelling)")
 	fs.StringVar(&o.zmonTokenName, "zmon-token-name", "zmon", "name of the ZMON token in --credentials-dir (file <dir>/<name>-token-secret)")
 	fs.StringVar(&o.token, "token", "", "a static bearer token for ZMON, used instead of --credentials-dir")
@@ -123,6 +128,14 @@ func (o *options) validate() error {
 		errs = append(errs, err)
 	}
 	o.servers = servers
+	if o.influxAddress != "" {
+		if err := influxdb.CheckAddress(o.influxAddress); err != nil {
+			errs = append(errs, fmt.Errorf("--influxdb-address %q: %w", o.influxAddress, err))
+		}
+	}
+	if err := influxdb.CheckToken(o.influxToken); err != nil {
+		errs = append(errs, fmt.Errorf("--influxdb-token: %w", err))
+	}
 	if o.zmonEndpoint != "" {
 		if err := zmon.CheckEndpoint(o.zmonEndpoint); err != nil {
 			errs = append(errs, fmt.Errorf("--zmon-kariosdb-endpoint %q: %w", o.zmonEndpoint, err))

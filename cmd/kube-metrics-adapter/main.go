@@ -46,6 +46,7 @@ import (
 	"github.com/custompodautoscaler/cpa/internal/adapter/store"
 	"github.com/custompodautoscaler/cpa/internal/collector"
 	"github.com/custompodautoscaler/cpa/internal/collector/httpjson"
+	"github.com/custompodautoscaler/cpa/internal/collector/influxdb"
 	collkube "github.com/custompodautoscaler/cpa/internal/collector/kube"
 	"github.com/custompodautoscaler/cpa/internal/collector/podjson"
 	promcollector "github.com/custompodautoscaler/cpa/internal/collector/prometheus"
@@ -254,6 +255,9 @@ func registerCollectors(o *options, scales *collkube.Scales, pods *collkube.Pods
 	if err := registerSkipper(o, reg, objects, scales, clk); err != nil {
 		return nil, err
 	}
+	reg.Register(collector.External, influxdb.Type, influxdb.Factory(influxdb.Options{
+		Address: o.influxAddress, Token: o.influxToken, Org: o.influxOrg, Clock: clk,
+	}), influxdb.Keys...)
 	if o.zmonEndpoint != "" {
 		reg.Register(collector.External, zmon.Type, zmon.Factory(zmon.Options{
 			Endpoint: o.zmonEndpoint, Token: o.token, CredentialsDir: o.credsDir, TokenName: o.zmonTokenName, Clock: clk,
