@@ -27,7 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	cpav1 "github.com/custompodautoscaler/cpa/api/v1"
+	cpav1 "github.com/custompodautoscaler/cpa/api/custompodautoscaler/v1"
 	"github.com/custompodautoscaler/cpa/internal/operator"
 )
 

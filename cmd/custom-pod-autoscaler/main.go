@@ -29,7 +29,7 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
-	cpav1 "github.com/custompodautoscaler/cpa/api/v1"
+	cpav1 "github.com/custompodautoscaler/cpa/api/custompodautoscaler/v1"
 	"github.com/custompodautoscaler/cpa/internal/autoscaler"
 	"github.com/custompodautoscaler/cpa/internal/config"
 	"github.com/custompodautoscaler/cpa/internal/cpastatus"

@@ -21,7 +21,7 @@ import (
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 
-	cpav1 "github.com/custompodautoscaler/cpa/api/v1"
+	cpav1 "github.com/custompodautoscaler/cpa/api/custompodautoscaler/v1"
 	"github.com/custompodautoscaler/cpa/internal/clip"
 	"github.com/custompodautoscaler/cpa/internal/scaling"
 )

@@ -19,7 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 
-	cpav1 "github.com/custompodautoscaler/cpa/api/v1"
+	cpav1 "github.com/custompodautoscaler/cpa/api/custompodautoscaler/v1"
 )
 
 // Labels on everything the operator creates.

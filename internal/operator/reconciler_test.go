@@ -30,7 +30,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
-	cpav1 "github.com/custompodautoscaler/cpa/api/v1"
+	cpav1 "github.com/custompodautoscaler/cpa/api/custompodautoscaler/v1"
 )
 
 func testScheme(t *testing.T) *runtime.Scheme {

@@ -20,7 +20,7 @@ import (
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	cpav1 "github.com/custompodautoscaler/cpa/api/v1"
+	cpav1 "github.com/custompodautoscaler/cpa/api/custompodautoscaler/v1"
 )
 
 // Discovery lists the resources the API server serves in a group version.

@@ -2,7 +2,7 @@
 
 package e2e
 
-// The CustomPodAutoscaler CRD (deploy/crd, generated from api/v1 by controller-gen):
+// The CustomPodAutoscaler CRD (deploy/crd, generated from api/custompodautoscaler/v1 by controller-gen):
 // installed with a plain `kubectl apply -f` as the guide does (the original's 525 KB CRD
 // fails that: its last-applied annotation exceeds 256 KiB), the guide's cpa.yaml is
 // accepted and defaulted, invalid resources are rejected with messages naming the field.

@@ -14,7 +14,7 @@ import (
 const lastAppliedLimit = 256 << 10
 
 func TestGeneratedCRD(t *testing.T) {
-	path := filepath.Join("..", "..", "deploy", "crd", "custompodautoscaler.com_custompodautoscalers.yaml")
+	path := filepath.Join("..", "..", "..", "deploy", "crd", "custompodautoscaler.com_custompodautoscalers.yaml")
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
