@@ -55,9 +55,10 @@ $(HELM):
 	GOBIN=$(TOOLS_BIN)/tmp go install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
 	mv $(TOOLS_BIN)/tmp/helm $@
 
-generate: $(CONTROLLER_GEN) $(HELM) ## regenerate the API's deep copies, the CRD, the operator's RBAC and the install manifests (deploy/)
+generate: $(CONTROLLER_GEN) $(HELM) ## regenerate the APIs' deep copies, the CRDs, the operator's RBAC and the install manifests (deploy/)
 	$(CONTROLLER_GEN) object paths=./api/...
-	$(CONTROLLER_GEN) crd paths=./api/... output:crd:dir=deploy/crd
+	$(CONTROLLER_GEN) crd paths=./api/custompodautoscaler/... output:crd:dir=deploy/crd
+	$(CONTROLLER_GEN) crd paths=./api/zalando/... output:crd:dir=deploy/helm/kube-metrics-adapter/crds
 	$(CONTROLLER_GEN) rbac:roleName=custom-pod-autoscaler-operator paths=./internal/operator/... output:rbac:dir=deploy/rbac
 	HELM=$(HELM) hack/gen-install.sh
 

@@ -188,6 +188,6 @@ command -v "$helm" >/dev/null || { echo "gen-install: no helm ($helm); run 'make
 # (docs/kube-metrics-adapter-install.md).
 #   kubectl apply -f deploy/kube-metrics-adapter.yaml
 EOF2
-	"$helm" template kube-metrics-adapter "$root/deploy/helm/kube-metrics-adapter" \
+	"$helm" template --include-crds kube-metrics-adapter "$root/deploy/helm/kube-metrics-adapter" \
 		--namespace kube-system --set certManager.enabled=true
 } >"$root/deploy/kube-metrics-adapter.yaml"
