@@ -62,7 +62,7 @@ func TestScalingScheduleCRDs(t *testing.T) {
 	if err != nil || !strings.Contains(out, "ACTIVE") {
 		t.Errorf("kubectl get css %s: %v\n%s", name, err, out)
 	}
-	sched := strings.Replace(strings.Replace(css, "ClusterScalingSchedule", "ScalingSchedule", 1), "NAME", "x", 1)
+	sched := strings.Replace(strings.Replace(readmeClusterScalingSchedule, "ClusterScalingSchedule", "ScalingSchedule", 1), "NAME", "x", 1)
 	if out, err := kubectl(t, sched, "apply", "-n", e.ns, "-f", "-"); err != nil {
 		t.Fatalf("a namespaced ScalingSchedule: %v\n%s", err, out)
 	}
