@@ -13,6 +13,7 @@ import (
 	"github.com/custompodautoscaler/cpa/internal/adapter/store"
 	"github.com/custompodautoscaler/cpa/internal/collector/influxdb"
 	"github.com/custompodautoscaler/cpa/internal/collector/prometheus"
+	"github.com/custompodautoscaler/cpa/internal/collector/schedule"
 	"github.com/custompodautoscaler/cpa/internal/collector/zmon"
 )
 
@@ -35,6 +36,12 @@ type options struct {
 	awsRegions                                     []string
 	zmonEndpoint, zmonTokenName, token, credsDir   string
 	influxAddress, influxToken, influxOrg          string
+	scalingSchedule                                bool
+	scheduleWindow                                 time.Duration
+	scheduleRampSteps                              int
+	scheduleTimeZone                               string
+	hpaTolerance                                   float64
+	scheduleOpts                                   schedule.Options
 
 	metricsAddress        string
 	metricsTTL            time.Duration
@@ -80,6 +87,12 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.StringVar(&o.zmonTokenName, "zmon-token-name", "zmon", "name of the ZMON token in --credentials-dir (file <dir>/<name>-token-secret)")
 	fs.StringVar(&o.token, "token", "", "a static bearer token for ZMON, used instead of --credentials-dir")
 	fs.StringVar(&o.credsDir, "credentials-dir", "/meta/credentials", "directory of token files (Platform IAM layout), read again when they change")
+
+	fs.BoolVar(&o.scalingSchedule, "scaling-schedule", false, "serve Object metrics about ScalingSchedules and ClusterScalingSchedules (zalando.org/v1; their CRDs are in the Helm chart)")
+	fs.DurationVar(&o.scheduleWindow, "scaling-schedule-default-scaling-window", schedule.DefaultScalingWindow, "ramp before and after a schedule whose spec sets no scalingWindowDurationMinutes")
+	fs.IntVar(&o.scheduleRampSteps, "scaling-schedule-ramp-steps", schedule.DefaultRampSteps, "steps of a schedule's ramp")
+	fs.StringVar(&o.scheduleTimeZone, "scaling-schedule-default-time-zone", schedule.DefaultTimeZone, "IANA time zone of repeating schedules that name none")
+	fs.Float64Var(&o.hpaTolerance, "horizontal-pod-autoscaler-tolerance", 0.1, "the HPA controller's tolerance (kube-controller-manager's flag of that name), for the schedules' replica adjustment")
 
 	fs.StringVar(&o.metricsAddress, "metrics-address", ":7979", "address of the plain-HTTP Prometheus endpoint of the adapter's own metrics (/metrics only)")
 	fs.DurationVar(&o.metricsTTL, "metrics-ttl", store.DefaultTTL, "values older than this are no longer served, so the HPA sees a failing source as unavailable instead of scaling on an old value")
@@ -140,6 +153,14 @@ func (o *options) validate() error {
 		if err := zmon.CheckEndpoint(o.zmonEndpoint); err != nil {
 			errs = append(errs, fmt.Errorf("--zmon-kariosdb-endpoint %q: %w", o.zmonEndpoint, err))
 		}
+	}
+	scheduleOpts, err := schedule.NewOptions(o.scheduleWindow, o.scheduleRampSteps, o.scheduleTimeZone)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	o.scheduleOpts = scheduleOpts
+	if o.hpaTolerance < 0 || o.hpaTolerance >= 1 {
+		errs = append(errs, fmt.Errorf("--horizontal-pod-autoscaler-tolerance %g: must be at least 0 and below 1", o.hpaTolerance))
 	}
 	if o.awsExternalMetrics && len(o.awsRegions) == 0 {
 		errs = append(errs, errors.New("--aws-external-metrics needs at least one --aws-region (the regions SQS metrics may name)"))

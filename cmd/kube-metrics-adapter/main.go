@@ -50,6 +50,7 @@ import (
 	collkube "github.com/custompodautoscaler/cpa/internal/collector/kube"
 	"github.com/custompodautoscaler/cpa/internal/collector/podjson"
 	promcollector "github.com/custompodautoscaler/cpa/internal/collector/prometheus"
+	"github.com/custompodautoscaler/cpa/internal/collector/schedule"
 	"github.com/custompodautoscaler/cpa/internal/collector/sqs"
 	"github.com/custompodautoscaler/cpa/internal/collector/zmon"
 	"github.com/custompodautoscaler/cpa/internal/kube"
@@ -223,6 +224,11 @@ func build(ctx context.Context, o *options, cfg *rest.Config, log *slog.Logger) 
 		Reporter:      discovery.Failures{Lister: hpaInformer.Lister(), Recorder: recorder},
 		Metrics:       collect.NewMetrics(a.registry),
 	})
+	scheduleKinds := map[string]bool{}
+	if o.scalingSchedule {
+		scheduleKinds[schedule.KindScalingSchedule] = true
+		scheduleKinds[schedule.KindClusterScalingSchedule] = true
+	}
 	skipperKinds := map[string]bool{}
 	if o.skipperIngress {
 		skipperKinds["Ingress"] = true
@@ -234,6 +240,7 @@ func build(ctx context.Context, o *options, cfg *rest.Config, log *slog.Logger) 
 		DefaultInterval:       o.defaultInterval,
 		DisregardIncompatible: o.disregardIncompatible,
 		SkipperKinds:          skipperKinds,
+		ScheduleKinds:         scheduleKinds,
 		TTL:                   o.metricsTTL,
 		Log:                   log,
 	})
@@ -262,6 +269,11 @@ func registerCollectors(o *options, scales *collkube.Scales, pods *collkube.Pods
 		reg.Register(collector.External, zmon.Type, zmon.Factory(zmon.Options{
 			Endpoint: o.zmonEndpoint, Token: o.token, CredentialsDir: o.credsDir, TokenName: o.zmonTokenName, Clock: clk,
 		}), append(slices.Clone(zmon.Keys), zmon.KeyTagPrefix+"*")...)
+	}
+	if o.scalingSchedule {
+		reg.Register(collector.Object, schedule.Type, schedule.Factory(schedule.CollectorOptions{
+			Objects: objects, Schedule: o.scheduleOpts, Clock: clk,
+		}))
 	}
 	if o.awsExternalMetrics {
 		reg.Register(collector.External, sqs.Type, sqs.Factory(sqs.Options{Regions: o.awsRegions, Clock: clk}), sqs.Keys...)

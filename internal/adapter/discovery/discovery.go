@@ -82,6 +82,9 @@ type Options struct {
 	// collector (Ingress with --skipper-ingress-metrics, RouteGroup with
 	// --skipper-routegroup-metrics).
 	SkipperKinds map[string]bool
+	// ScheduleKinds are the describedObject kinds (of zalando.org/v1) whose Object
+	// metrics go to the scaling-schedule collector (with --scaling-schedule).
+	ScheduleKinds map[string]bool
 	// TTL is the store's --metrics-ttl: a metric collected less often than that is
 	// reported, as its value would be unavailable between expiry and the next collection.
 	TTL time.Duration
@@ -372,7 +375,9 @@ func (c *Controller) collectorConfig(hpa *autoscalingv2.HorizontalPodAutoscaler,
 		cfg.Kind = collector.Object
 		obj := mc.Key.Object
 		cfg.Object = collector.ObjectRef{APIVersion: obj.APIVersion, Kind: obj.Kind, Namespace: hpa.Namespace, Name: obj.Name}
-		if c.opts.SkipperKinds[obj.Kind] {
+		if c.opts.ScheduleKinds[obj.Kind] && strings.HasPrefix(obj.APIVersion, "zalando.org/") {
+			cfg.Type = "scaling-schedule" // as the original: by kind, whatever the annotations say
+		} else if c.opts.SkipperKinds[obj.Kind] {
 			// As the original: Skipper serves every Object metric about these kinds, and
 			// divides by the replicas itself when the HPA compares a plain Value.
 			cfg.Type = "skipper"

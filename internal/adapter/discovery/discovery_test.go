@@ -86,6 +86,7 @@ func registry(built *[]collector.Config) *collector.Registry {
 	r.Register(collector.External, "zmon", f(""), "check-id", "tag-*")
 	r.Register(collector.Object, "prometheus", f("query"), "query")
 	r.Register(collector.Object, "skipper", f(""), "backend")
+	r.Register(collector.Object, "scaling-schedule", f(""))
 	return r
 }
 
@@ -469,5 +470,16 @@ func TestPrefixKeys(t *testing.T) {
 	ev := f.events()
 	if len(ev) != 1 || !strings.Contains(ev[0], `zmon/tag-": the zmon collector has no key "tag-"`) || strings.Contains(ev[0], "tag-application") {
 		t.Errorf("events = %q, want only tag- reported", ev)
+	}
+}
+
+func TestScheduleRouting(t *testing.T) {
+	f := newFixture(t, Options{ScheduleKinds: map[string]bool{"ClusterScalingSchedule": true, "ScalingSchedule": true}})
+	m := objectMetric("scheduling-event", "ClusterScalingSchedule", autoscalingv2.AverageValueMetricType)
+	m.Object.DescribedObject.APIVersion = "zalando.org/v1"
+	m.Object.DescribedObject.Name = "scheduling-event"
+	f.apply(t, hpa(nil, m))
+	if diff := cmp.Diff([]string{"start ns/web Object/scheduling-event of ClusterScalingSchedule/scheduling-event scaling-schedule 1m0s"}, f.sched.take()); diff != "" {
+		t.Errorf("started (-want +got):\n%s", diff)
 	}
 }
