@@ -48,6 +48,12 @@ var documentedExamples = map[string]map[string][]exampleMetric{
 	"skipper-routegroup.yaml": {"myapp-v2": {
 		{"Object/requests-per-second of RouteGroup/myapp {backend=myapp-v2}", ""},
 	}},
+	"sqs.yaml": {"order-worker": {
+		{"External/orders-queue-length {queue-name=orders,region=eu-central-1,type=sqs-queue-length}", "sqs-queue-length"},
+	}},
+	"zmon.yaml": {"my-custom-app": {
+		{"External/my-zmon-check {check-id=1234,type=zmon}", "zmon"},
+	}},
 }
 
 // exampleHPAs reads the HorizontalPodAutoscalers of a (multi-document) YAML file,
