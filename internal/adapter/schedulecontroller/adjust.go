@@ -54,6 +54,9 @@ func (c *Controller) decide(hpa *autoscalingv2.HorizontalPodAutoscaler, now time
 	if current <= 0 {
 		return decision{}, false // scaled to zero, or the HPA has not run yet
 	}
+	if b := hpa.Spec.Behavior; b != nil && b.ScaleUp != nil && b.ScaleUp.SelectPolicy != nil && *b.ScaleUp.SelectPolicy == autoscalingv2.DisabledPolicySelect {
+		return decision{}, false // the HPA's owner turned scaling up off
+	}
 	var (
 		best      decision
 		bestRatio float64

@@ -118,6 +118,14 @@ func TestAdjuster(t *testing.T) {
 		schedules: map[string]int64{"sale": 1050},
 		at:        t0.Add(-time.Hour),
 	}, {
+		name: "scale-up disabled in the HPA's behavior: nothing",
+		hpa: func() *autoscalingv2.HorizontalPodAutoscaler {
+			h := hpa("web", 10, 50, objectMetric(KindClusterScalingSchedule, "sale", "100"))
+			h.Spec.Behavior = &autoscalingv2.HorizontalPodAutoscalerBehavior{ScaleUp: &autoscalingv2.HPAScalingRules{SelectPolicy: ptr(autoscalingv2.DisabledPolicySelect)}}
+			return h
+		}(),
+		schedules: map[string]int64{"sale": 1050},
+	}, {
 		name: "the HPA's own scale-up tolerance",
 		hpa: func() *autoscalingv2.HorizontalPodAutoscaler {
 			h := hpa("web", 10, 50, objectMetric(KindClusterScalingSchedule, "sale", "100"))

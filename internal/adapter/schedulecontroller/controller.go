@@ -146,6 +146,8 @@ type Controller struct {
 	// missing are the schedule metrics of HPAs whose object was missing last
 	// tick (logged once).
 	missing map[string]bool
+	// listProblem is the cache problem last logged (logged once per change).
+	listProblem string
 }
 
 type writtenStatus struct {
@@ -203,7 +205,7 @@ func New(schedules Schedules, hpas HPALister, status StatusWriter, scaler Scaler
 }
 
 // Run waits for the informers of Options.Synced, then ticks until ctx is done:
-// once at once, then every Options.Interval. It returns nil when ctx is done.
+// once right away, then every Options.Interval. It returns nil when ctx is done.
 func (c *Controller) Run(ctx context.Context) error {
 	if len(c.opts.Synced) > 0 && !cache.WaitForCacheSync(ctx.Done(), c.opts.Synced...) {
 		return nil // ctx done
@@ -277,19 +279,20 @@ func withTypeMeta[T interface {
 // syncStatus brings status.active of every schedule object up to date.
 func (c *Controller) syncStatus(ctx context.Context, now time.Time) {
 	var objs []scheduleObject
-	ss, err := c.schedules.ListScalingSchedules()
-	if err != nil {
-		c.opts.Log.Error("listing ScalingSchedules from the cache", "error", err)
-	}
+	ss, err1 := c.schedules.ListScalingSchedules()
 	for _, s := range ss {
 		objs = append(objs, fromScalingSchedule(s))
 	}
-	css, err := c.schedules.ListClusterScalingSchedules()
-	if err != nil {
-		c.opts.Log.Error("listing ClusterScalingSchedules from the cache", "error", err)
-	}
+	css, err2 := c.schedules.ListClusterScalingSchedules()
 	for _, s := range css {
 		objs = append(objs, fromClusterScalingSchedule(s))
+	}
+	// An object the cache cannot convert would otherwise be logged every tick.
+	if err := errors.Join(err1, err2); err != nil && err.Error() != c.listProblem {
+		c.opts.Log.Error("reading the scaling schedules from the cache; the others are kept up to date", "error", err)
+		c.listProblem = err.Error()
+	} else if err == nil {
+		c.listProblem = ""
 	}
 
 	seen := make(map[ScheduleRef]bool, len(objs))
@@ -317,8 +320,7 @@ func (c *Controller) needsWrite(o scheduleObject, active bool) bool {
 	defer c.mu.Unlock()
 	w, ok := c.written[o.ref]
 	if ok && w.uid == o.uid && w.resourceVersion == o.resourceVersion {
-		// The cache has not seen our last write yet (or it failed, and then
-		// w.active is still o.active).
+		// The cache has not seen our last write yet: it is what counts.
 		return w.active != active
 	}
 	delete(c.written, o.ref)

@@ -23,7 +23,8 @@
 //     controller sets the scale target's replicas to expected through its /scale
 //     subresource and records a Normal event ReasonScalingAdjusted on the HPA.
 //     The HPA's own spec.behavior.scaleUp.tolerance, when set, replaces the
-//     flag's tolerance for that HPA, as it does in the HPA controller.
+//     flag's tolerance for that HPA, as it does in the HPA controller; an HPA
+//     whose spec.behavior.scaleUp.selectPolicy is Disabled is left alone.
 //
 // A metric whose schedule object is missing (not created yet, deleted, a typo
 // in the HPA) is skipped and logged once until it appears; it never stops the
@@ -39,4 +40,6 @@
 //   - The original truncated target.averageValue to an integer (500m became 0
 //     and the metric was skipped); here it is exact to the milli-unit.
 //   - An invalid spec produced no event; here it is one Warning event per change.
+//   - The original scaled up HPAs whose scaling up was disabled
+//     (selectPolicy: Disabled); here they are left alone.
 package schedulecontroller

@@ -217,3 +217,18 @@ func TestNewOptions(t *testing.T) {
 	}
 	c.Tick(context.Background()) // no adjuster without a scaler: must not panic
 }
+
+func TestCacheProblemLoggedOncePerChange(t *testing.T) {
+	e := newEnv(t)
+	e.schedules.addScalingSchedule("app", "sale", oneTime(t0, 60, 100))
+	e.schedules.listErr = errors.New("ScalingSchedule app/bad: cannot convert")
+	for i := range 3 {
+		e.at(t0.Add(time.Duration(i) * 10 * time.Second))
+	}
+	if n := strings.Count(e.logs.String(), "cannot convert"); n != 1 {
+		t.Errorf("logged %d times, want once:\n%s", n, e.logs)
+	}
+	if w := e.status.get(); len(w) != 1 {
+		t.Errorf("writes = %v, want the good object's one", w)
+	}
+}
