@@ -74,7 +74,8 @@ func adapterRBAC(t *testing.T, e *testEnv) string {
 	const name = "kma-e2e"
 	chart := filepath.Join(e.c.RepoRoot, "deploy", "helm", "kube-metrics-adapter")
 	rendered, err := exec.Command(helm, "template", "kma", chart, "--namespace", e.ns,
-		"--set", "nameOverride="+name, "--set", "skipper.ingressMetrics=true", "--show-only", "templates/rbac.yaml").Output()
+		"--set", "nameOverride="+name, "--set", "skipper.ingressMetrics=true", "--set", "scalingSchedule.enabled=true",
+		"--show-only", "templates/rbac.yaml").Output()
 	if err != nil {
 		var stderr []byte
 		if ee, ok := err.(*exec.ExitError); ok {
@@ -105,6 +106,15 @@ func startAdapter(t *testing.T, ctx context.Context) *kma {
 	pki := filepath.Join(filepath.Dir(c.Kubeconfig), "pki")
 	bin := framework.BuildBinary(t, adapterPackage)
 	kubeconfig := adapterRBAC(t, newTestEnv(t, 15*time.Minute))
+	// The scaling schedules' CRDs, from the chart, before the adapter reads discovery.
+	crds := filepath.Join(c.RepoRoot, "deploy", "helm", "kube-metrics-adapter", "crds")
+	framework.Eventually(t, 30*time.Second, 500*time.Millisecond, func() (bool, string) {
+		out, err := kubectl(t, "", "apply", "--server-side", "--field-manager", "cpa-e2e", "-f", crds)
+		return err == nil, "kubectl apply -f " + crds + ": " + out
+	})
+	if out, err := kubectl(t, "", "wait", "--for", "condition=Established", "--timeout", "30s", "crd/clusterscalingschedules.zalando.org"); err != nil {
+		t.Fatalf("the ClusterScalingSchedule CRD: %v\n%s", err, out)
+	}
 
 	port, metricsPort := freePort(t), freePort(t)
 	a := &kma{out: &syncBuffer{}, done: make(chan struct{}), metricsAddr: fmt.Sprintf("127.0.0.1:%d", metricsPort),
@@ -125,6 +135,7 @@ func startAdapter(t *testing.T, ctx context.Context) *kma {
 		"--skipper-ingress-metrics",
 		"--aws-external-metrics", "--aws-region", "eu-central-1",
 		"--zmon-kariosdb-endpoint", kairosURL, "--token", "e2e-zmon-token",
+		"--scaling-schedule",
 	)
 	// The SDK's default chain: static keys and an endpoint from the environment.
 	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=e2e", "AWS_SECRET_ACCESS_KEY=e2e", "AWS_ENDPOINT_URL_SQS="+sqsURL,
@@ -398,6 +409,7 @@ func TestAdapter(t *testing.T) {
 	t.Run("SkipperIngress", func(t *testing.T) { t.Parallel(); testAdapterSkipper(t) })
 	t.Run("SQS", func(t *testing.T) { t.Parallel(); testAdapterSQS(t, a) })
 	t.Run("ZMON", func(t *testing.T) { t.Parallel(); testAdapterZMON(t, a) })
+	t.Run("ClusterScalingSchedule", func(t *testing.T) { t.Parallel(); testAdapterClusterScalingSchedule(t) })
 	t.Run("ClientsNeedRBAC", func(t *testing.T) { t.Parallel(); testAdapterClientsNeedRBAC(t) })
 	t.Run("TargetWithoutScaleGrant", func(t *testing.T) { t.Parallel(); testAdapterTargetWithoutScaleGrant(t) })
 }
@@ -885,4 +897,57 @@ func testAdapterZMON(t *testing.T, a *kma) {
 	e.waitHPAReplicas(t, "zmon-app", "zmon-app", 3)
 	a.kairos.set(checkID, 5)
 	e.waitHPAReplicas(t, "zmon-app", "zmon-app", 1)
+}
+
+// The README's ClusterScalingSchedule example, its OneTime schedule moved to now: the
+// HPA's Object metric about it is the schedule's value while it lasts (30, AverageValue 10:
+// 3 replicas) and 0 after it ends (back to 1).
+func testAdapterClusterScalingSchedule(t *testing.T) {
+	e := newTestEnv(t, 6*time.Minute)
+	e.deployment(t, "event-app", 1)
+	name := e.ns
+	start := time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)
+	css := fmt.Sprintf(`apiVersion: zalando.org/v1
+kind: ClusterScalingSchedule
+metadata:
+  name: %s
+spec:
+  scalingWindowDurationMinutes: 0
+  schedules:
+    - type: OneTime
+      date: %q
+      durationMinutes: 2
+      value: 30
+    - type: Repeating
+      durationMinutes: 10
+      value: 120
+      period:
+        startTime: "15:45"
+        timezone: "Europe/Berlin"
+        days: [Mon, Wed, Fri]
+`, name, start)
+	t.Cleanup(func() { _, _ = kubectl(t, "", "delete", "clusterscalingschedule", name, "--ignore-not-found") })
+	if out, err := kubectl(t, css, "apply", "-f", "-"); err != nil {
+		t.Fatalf("ClusterScalingSchedule: %v\n%s", err, out)
+	}
+	if wd := time.Now().In(mustZone(t, "Europe/Berlin")); (wd.Weekday() == time.Monday || wd.Weekday() == time.Wednesday || wd.Weekday() == time.Friday) &&
+		wd.Hour() == 15 && wd.Minute() >= 40 {
+		t.Skip("the README's repeating schedule (15:45 Berlin, Mon/Wed/Fri) overlaps this run's window; its value would win")
+	}
+	e.hpa(t, "event-app", "event-app", 5, nil, autoscalingv2.MetricSpec{Type: autoscalingv2.ObjectMetricSourceType, Object: &autoscalingv2.ObjectMetricSource{
+		DescribedObject: autoscalingv2.CrossVersionObjectReference{APIVersion: "zalando.org/v1", Kind: "ClusterScalingSchedule", Name: name},
+		Metric:          autoscalingv2.MetricIdentifier{Name: name},
+		Target:          averageValue("10"),
+	}})
+	e.waitHPAReplicas(t, "event-app", "event-app", 3)
+	e.waitHPAReplicas(t, "event-app", "event-app", 1) // the two minutes are over
+}
+
+func mustZone(t *testing.T, name string) *time.Location {
+	t.Helper()
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
 }

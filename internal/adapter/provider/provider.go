@@ -112,6 +112,13 @@ func New(s Store, opts Options) *Provider {
 func (p *Provider) GetMetricByName(_ context.Context, name types.NamespacedName, info cmprovider.CustomMetricInfo, metricSelector labels.Selector) (*custom_metrics.MetricValue, error) {
 	ns := namespaceOf(info, name.Namespace)
 	item, ok := p.store.Object(info.GroupResource, ns, name.Name, info.Metric, metricSelector)
+	if !ok && ns != "" {
+		// The HPA controller asks for every Object metric in its own namespace, also
+		// about a cluster-scoped object (a ClusterScalingSchedule), whose values are
+		// stored without one. A namespaced object's values always have a namespace, so
+		// this finds only cluster-scoped ones.
+		item, ok = p.store.Object(info.GroupResource, "", name.Name, info.Metric, metricSelector)
+	}
 	if !ok {
 		return nil, cmprovider.NewMetricNotFoundForError(info.GroupResource, info.Metric, name.Name)
 	}

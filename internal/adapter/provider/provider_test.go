@@ -191,6 +191,13 @@ func TestGetMetricByName(t *testing.T) {
 	if got.DescribedObject.Namespace != "" || got.DescribedObject.Kind != "ClusterScalingSchedule" || got.Value.MilliValue() != 10000 {
 		t.Errorf("root-scoped value: %+v", got)
 	}
+	// The HPA controller asks for every Object metric in its own namespace, also about a
+	// cluster-scoped object: the cluster-scoped value is found.
+	got, err = p.GetMetricByName(ctx, types.NamespacedName{Namespace: "default", Name: "peak"},
+		cmprovider.CustomMetricInfo{GroupResource: clusterScs, Namespaced: true, Metric: "replicas"}, labels.Everything())
+	if err != nil || got.Value.MilliValue() != 10000 {
+		t.Errorf("root-scoped value asked in a namespace: %+v, %v", got, err)
+	}
 
 	for _, tc := range []struct {
 		name   string
@@ -202,8 +209,6 @@ func TestGetMetricByName(t *testing.T) {
 		{"unknown metric", types.NamespacedName{Namespace: "default", Name: "web-1"}, podsInfo("latency"), nil},
 		{"other namespace", types.NamespacedName{Namespace: "other", Name: "web-1"}, podsInfo("rps"), nil},
 		{"metric selector", types.NamespacedName{Namespace: "default", Name: "web"}, ing, sel(t, "backend=api")},
-		{"root-scoped asked in a namespace", types.NamespacedName{Namespace: "default", Name: "peak"},
-			cmprovider.CustomMetricInfo{GroupResource: clusterScs, Namespaced: true, Metric: "replicas"}, nil},
 	} {
 		if _, err := p.GetMetricByName(ctx, tc.obj, tc.info, tc.metric); !isNotFound(err) {
 			t.Errorf("%s: got %v, want NotFound", tc.name, err)
