@@ -27,6 +27,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -34,6 +35,7 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/scale"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
@@ -43,6 +45,7 @@ import (
 	"github.com/custompodautoscaler/cpa/internal/adapter/collect"
 	"github.com/custompodautoscaler/cpa/internal/adapter/discovery"
 	"github.com/custompodautoscaler/cpa/internal/adapter/provider"
+	"github.com/custompodautoscaler/cpa/internal/adapter/schedulecontroller"
 	"github.com/custompodautoscaler/cpa/internal/adapter/store"
 	"github.com/custompodautoscaler/cpa/internal/collector"
 	"github.com/custompodautoscaler/cpa/internal/collector/httpjson"
@@ -178,6 +181,10 @@ type adapter struct {
 	provider  *provider.Provider
 	registry  *prometheus.Registry
 	events    record.EventBroadcaster
+	// schedules is the ScalingSchedule controller (--scaling-schedule) and its informers;
+	// nil without the flag.
+	schedules         *schedulecontroller.Controller
+	scheduleInformers dynamicinformer.DynamicSharedInformerFactory
 }
 
 func build(ctx context.Context, o *options, cfg *rest.Config, log *slog.Logger) (*adapter, error) {
@@ -248,6 +255,22 @@ func build(ctx context.Context, o *options, cfg *rest.Config, log *slog.Logger) 
 		return nil, err
 	}
 	a.provider = provider.New(a.store, provider.Options{Objects: provider.MetadataNames(mapper, meta)})
+	if o.scalingSchedule {
+		// status.active of every schedule, and the replicas the HPA would leave inside its
+		// tolerance band, as the original's scheduled-scaling controller.
+		a.scheduleInformers = dynamicinformer.NewDynamicSharedInformerFactory(dyn, 0)
+		ss := a.scheduleInformers.ForResource(schedulecontroller.ScalingSchedulesResource).Informer()
+		css := a.scheduleInformers.ForResource(schedulecontroller.ClusterScalingSchedulesResource).Informer()
+		a.schedules, err = schedulecontroller.New(
+			schedulecontroller.NewInformerSchedules(ss.GetStore(), css.GetStore()),
+			hpaInformer.Lister(), schedulecontroller.NewStatusClient(dyn),
+			schedulecontroller.NewScaleClient(scales, mapper),
+			schedulecontroller.Options{Schedule: o.scheduleOpts, Tolerance: o.hpaTolerance, Log: log, Recorder: recorder,
+				Synced: []cache.InformerSynced{ss.HasSynced, css.HasSynced, hpaInformer.Informer().HasSynced}})
+		if err != nil {
+			return nil, err
+		}
+	}
 	return a, nil
 }
 
@@ -297,7 +320,7 @@ func stripManagedFields(obj any) (any, error) {
 func (a *adapter) run(ctx context.Context, o *options) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errs := make(chan error, 4)
+	errs := make(chan error, 5)
 	var wg sync.WaitGroup
 	wg.Go(func() { a.scheduler.Run(ctx) })
 	a.informers.Start(ctx.Done())
@@ -307,6 +330,14 @@ func (a *adapter) run(ctx context.Context, o *options) error {
 		}
 	})
 	wg.Go(func() { a.sweep(ctx, o.gcInterval) })
+	if a.schedules != nil {
+		a.scheduleInformers.Start(ctx.Done())
+		wg.Go(func() {
+			if err := a.schedules.Run(ctx); err != nil {
+				errs <- fmt.Errorf("scaling schedule controller: %w", err)
+			}
+		})
+	}
 	metricsSrv, err := a.serveMetrics(o.metricsAddress, errs)
 	if err != nil {
 		return err
@@ -337,6 +368,9 @@ func (a *adapter) run(ctx context.Context, o *options) error {
 	_ = metricsSrv.Shutdown(shutdownCtx)
 	wg.Wait()
 	a.informers.Shutdown()
+	if a.scheduleInformers != nil {
+		a.scheduleInformers.Shutdown()
+	}
 	a.events.Shutdown()
 	return runErr
 }

@@ -940,7 +940,16 @@ spec:
 		Target:          averageValue("10"),
 	}})
 	e.waitHPAReplicas(t, "event-app", "event-app", 3)
+	active := func(want string) {
+		t.Helper()
+		framework.EventuallyCtx(e.ctx, t, time.Minute, time.Second, func() (bool, string) {
+			out, err := kubectl(t, "", "get", "clusterscalingschedule", name, "-o", "jsonpath={.status.active}")
+			return err == nil && out == want, fmt.Sprintf("status.active = %q (%v), want %s", out, err, want)
+		})
+	}
+	active("true")
 	e.waitHPAReplicas(t, "event-app", "event-app", 1) // the two minutes are over
+	active("false")
 }
 
 func mustZone(t *testing.T, name string) *time.Location {
