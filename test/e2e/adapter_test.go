@@ -57,6 +57,7 @@ type kma struct {
 	metricsAddr string
 	sqs         *fakeSQS
 	kairos      *fakeKairos
+	influxURL   string // a real influxd 1.8.3 with the database "cpa"
 }
 
 // adapterRBAC applies the Helm chart's RBAC (with Skipper's Ingress rule) for a
@@ -120,6 +121,8 @@ func startAdapter(t *testing.T, ctx context.Context) *kma {
 	a := &kma{out: &syncBuffer{}, done: make(chan struct{}), metricsAddr: fmt.Sprintf("127.0.0.1:%d", metricsPort),
 		sqs: &fakeSQS{queues: map[string]int64{}}, kairos: &fakeKairos{checks: map[string]float64{}}}
 	sqsURL, kairosURL := serveLoopback(t, a.sqs), serveLoopback(t, a.kairos)
+	a.influxURL = framework.StartInfluxDB(t)
+	framework.InfluxDBPost(t, a.influxURL+"/query", "application/x-www-form-urlencoded", "q=CREATE+DATABASE+cpa")
 	cmd := exec.Command(bin,
 		"--kubeconfig", kubeconfig,
 		"--bind-address", "127.0.0.1",
@@ -136,6 +139,7 @@ func startAdapter(t *testing.T, ctx context.Context) *kma {
 		"--aws-external-metrics", "--aws-region", "eu-central-1",
 		"--zmon-kariosdb-endpoint", kairosURL, "--token", "e2e-zmon-token",
 		"--scaling-schedule",
+		"--influxdb-address", a.influxURL, "--influxdb-org", "-",
 	)
 	// The SDK's default chain: static keys and an endpoint from the environment.
 	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=e2e", "AWS_SECRET_ACCESS_KEY=e2e", "AWS_ENDPOINT_URL_SQS="+sqsURL,
@@ -410,6 +414,7 @@ func TestAdapter(t *testing.T) {
 	t.Run("SQS", func(t *testing.T) { t.Parallel(); testAdapterSQS(t, a) })
 	t.Run("ZMON", func(t *testing.T) { t.Parallel(); testAdapterZMON(t, a) })
 	t.Run("ClusterScalingSchedule", func(t *testing.T) { t.Parallel(); testAdapterClusterScalingSchedule(t) })
+	t.Run("InfluxDB", func(t *testing.T) { t.Parallel(); testAdapterInfluxDB(t, a) })
 	t.Run("ClientsNeedRBAC", func(t *testing.T) { t.Parallel(); testAdapterClientsNeedRBAC(t) })
 	t.Run("TargetWithoutScaleGrant", func(t *testing.T) { t.Parallel(); testAdapterTargetWithoutScaleGrant(t) })
 }
@@ -959,4 +964,23 @@ func mustZone(t *testing.T, name string) *time.Location {
 		t.Fatal(err)
 	}
 	return loc
+}
+
+// The InfluxDB collector against a real influxd: the README's form of Flux query (the value
+// mapped to metricvalue) over the last point the test wrote, AverageValue 10: 25 gives 3
+// replicas, 5 gives 1.
+func testAdapterInfluxDB(t *testing.T, a *kma) {
+	e := newTestEnv(t, 6*time.Minute)
+	e.deployment(t, "influx-app", 1)
+	write := func(v int) {
+		framework.InfluxDBPost(t, a.influxURL+"/write?db=cpa", "text/plain", fmt.Sprintf("queue_depth,ns=%s value=%d", e.ns, v))
+	}
+	write(25)
+	query := fmt.Sprintf(`from(bucket: "cpa/autogen") |> range(start: -10m) |> filter(fn: (r) => r._measurement == "queue_depth" and r.ns == %q) |> last() |> map(fn: (r) => ({metricvalue: r._value}))`, e.ns)
+	e.hpa(t, "influx-app", "influx-app", 5, map[string]string{
+		"metric-config.external.queue-depth.influxdb/query": query,
+	}, externalSpec("queue-depth", map[string]string{"type": "influxdb"}, averageValue("10")))
+	e.waitHPAReplicas(t, "influx-app", "influx-app", 3)
+	write(5)
+	e.waitHPAReplicas(t, "influx-app", "influx-app", 1)
 }
