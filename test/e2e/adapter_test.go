@@ -415,6 +415,7 @@ func TestAdapter(t *testing.T) {
 	t.Run("ZMON", func(t *testing.T) { t.Parallel(); testAdapterZMON(t, a) })
 	t.Run("ClusterScalingSchedule", func(t *testing.T) { t.Parallel(); testAdapterClusterScalingSchedule(t) })
 	t.Run("InfluxDB", func(t *testing.T) { t.Parallel(); testAdapterInfluxDB(t, a) })
+	t.Run("ScheduleAdjustsInsideTolerance", func(t *testing.T) { t.Parallel(); testAdapterScheduleAdjusts(t) })
 	t.Run("ClientsNeedRBAC", func(t *testing.T) { t.Parallel(); testAdapterClientsNeedRBAC(t) })
 	t.Run("TargetWithoutScaleGrant", func(t *testing.T) { t.Parallel(); testAdapterTargetWithoutScaleGrant(t) })
 }
@@ -983,4 +984,36 @@ func testAdapterInfluxDB(t *testing.T, a *kma) {
 	e.waitHPAReplicas(t, "influx-app", "influx-app", 3)
 	write(5)
 	e.waitHPAReplicas(t, "influx-app", "influx-app", 1)
+}
+
+// The schedule controller's adjustment: a ScalingSchedule of 105 against AverageValue 10
+// on 10 replicas is a usage ratio of 1.05, inside the HPA's 0.1 tolerance, so the HPA
+// leaves 10; the adapter scales the Deployment to the 11 the schedule asks for and says
+// so in a ScalingAdjusted event on the HPA.
+func testAdapterScheduleAdjusts(t *testing.T) {
+	e := newTestEnv(t, 6*time.Minute)
+	e.deployment(t, "steady", 10)
+	sched := fmt.Sprintf(`apiVersion: zalando.org/v1
+kind: ScalingSchedule
+metadata:
+  name: peak
+spec:
+  scalingWindowDurationMinutes: 0
+  schedules:
+    - type: OneTime
+      date: %q
+      durationMinutes: 30
+      value: 105
+`, time.Now().Add(-time.Minute).UTC().Format(time.RFC3339))
+	if out, err := kubectl(t, sched, "apply", "-n", e.ns, "-f", "-"); err != nil {
+		t.Fatalf("ScalingSchedule: %v\n%s", err, out)
+	}
+	framework.WaitForPodsRunning(e.ctx, t, e.ns, "app=steady", 10)
+	e.hpa(t, "steady", "steady", 20, nil, autoscalingv2.MetricSpec{Type: autoscalingv2.ObjectMetricSourceType, Object: &autoscalingv2.ObjectMetricSource{
+		DescribedObject: autoscalingv2.CrossVersionObjectReference{APIVersion: "zalando.org/v1", Kind: "ScalingSchedule", Name: "peak"},
+		Metric:          autoscalingv2.MetricIdentifier{Name: "peak"},
+		Target:          averageValue("10"),
+	}})
+	e.waitEventOn(t, "steady", "ScalingAdjusted", "adjusted replicas 10 -> 11")
+	e.waitHPAReplicas(t, "steady", "steady", 11)
 }
