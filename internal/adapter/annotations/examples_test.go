@@ -54,6 +54,15 @@ var documentedExamples = map[string]map[string][]exampleMetric{
 	"zmon.yaml": {"my-custom-app": {
 		{"External/my-zmon-check {check-id=1234,type=zmon}", "zmon"},
 	}},
+	"influxdb.yaml": {"queryd": {
+		{"External/queue-depth {type=influxdb}", "influxdb"},
+	}},
+	// The ClusterScalingSchedule in the file is skipped (not an HPA). Like Skipper's, a
+	// schedule metric needs no annotations: the adapter routes Object metrics about
+	// ScalingSchedules and ClusterScalingSchedules to the schedule collector by kind.
+	"scaling-schedule.yaml": {"myapp-hpa": {
+		{"Object/scheduling-event of ClusterScalingSchedule/scheduling-event", ""},
+	}},
 }
 
 // exampleHPAs reads the HorizontalPodAutoscalers of a (multi-document) YAML file,
