@@ -1,6 +1,7 @@
 // Command kube-metrics-adapter serves custom.metrics.k8s.io and external.metrics.k8s.io to
 // the Horizontal Pod Autoscaler from collectors configured by HPA annotations: a JSON
-// field on every pod, an HTTP endpoint, a Prometheus query, Skipper's request rates.
+// field on every pod, an HTTP endpoint, a Prometheus or InfluxDB query, Skipper's request
+// rates, an SQS queue's length, a ZMON check, and scaling schedules.
 package main
 
 import (
@@ -69,7 +70,10 @@ Autoscaler, collected as HPA annotations configure them:
 
 Collectors: json-path (Pods: a JSON field on every pod of the scale target; External: an
 HTTP endpoint), prometheus (External, and Object with per-replica), skipper (Object
-requests-per-second of Ingresses and RouteGroups).
+requests-per-second of Ingresses and RouteGroups), influxdb (External, a Flux query),
+sqs-queue-length (External, with --aws-external-metrics), zmon (External, with
+--zmon-kariosdb-endpoint), and scaling schedules (Object metrics about the zalando.org/v1
+ScalingSchedules and ClusterScalingSchedules, with --scaling-schedule).
 
 It runs as an aggregated API server registered as the APIServices
 v1beta1/v1beta2.custom.metrics.k8s.io and v1beta1.external.metrics.k8s.io.

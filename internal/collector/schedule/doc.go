@@ -24,8 +24,9 @@
 // the far edge to 1 at the schedule), it is worth floor(floor(f·N)·value/N),
 // computed exactly in integers. So the value changes in N steps (each at
 // least the HPA's 10 % tolerance with N = 10), is 0 in the first step of a
-// ramp up and reaches value at start; at end it is still value and it drops a
-// step every W/N. W = 0 disables ramps.
+// ramp up and reaches value at start; at end it is value, drops one step right
+// after, then another every W/N, and is 0 in the last step of the ramp down
+// (as the original's formula). W = 0 disables ramps.
 //
 // Where schedules or ramps overlap, the largest value wins. Result.Active is
 // true exactly while some schedule is within [start-W, end+W), in its first
