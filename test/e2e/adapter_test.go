@@ -905,14 +905,17 @@ func testAdapterZMON(t *testing.T, a *kma) {
 	e.waitHPAReplicas(t, "zmon-app", "zmon-app", 1)
 }
 
-// The README's ClusterScalingSchedule example, its OneTime schedule moved to now: the
-// HPA's Object metric about it is the schedule's value while it lasts (30, AverageValue 10:
-// 3 replicas) and 0 after it ends (back to 1).
+// The README's ClusterScalingSchedule example, its OneTime schedule moved to start 45 s
+// from now: the HPA's Object metric about it is 0 before, the schedule's value while it
+// lasts (30, AverageValue 10: 3 replicas) and 0 after it ends (back to 1); status.active
+// follows.
 func testAdapterClusterScalingSchedule(t *testing.T) {
 	e := newTestEnv(t, 6*time.Minute)
 	e.deployment(t, "event-app", 1)
 	name := e.ns
-	start := time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)
+	// It starts 45 s from now: first nothing, then the HPA scales up as it starts.
+	startAt := time.Now().Add(45 * time.Second)
+	start := startAt.UTC().Format(time.RFC3339)
 	css := fmt.Sprintf(`apiVersion: zalando.org/v1
 kind: ClusterScalingSchedule
 metadata:
@@ -922,7 +925,7 @@ spec:
   schedules:
     - type: OneTime
       date: %q
-      durationMinutes: 2
+      durationMinutes: 1
       value: 30
     - type: Repeating
       durationMinutes: 10
@@ -945,7 +948,6 @@ spec:
 		Metric:          autoscalingv2.MetricIdentifier{Name: name},
 		Target:          averageValue("10"),
 	}})
-	e.waitHPAReplicas(t, "event-app", "event-app", 3)
 	active := func(want string) {
 		t.Helper()
 		framework.EventuallyCtx(e.ctx, t, time.Minute, time.Second, func() (bool, string) {
@@ -953,8 +955,20 @@ spec:
 			return err == nil && out == want, fmt.Sprintf("status.active = %q (%v), want %s", out, err, want)
 		})
 	}
+	path := fmt.Sprintf("/apis/custom.metrics.k8s.io/v1beta2/namespaces/%s/clusterscalingschedules.zalando.org/%s/%s", e.ns, name, name)
+	framework.EventuallyCtx(e.ctx, t, time.Minute, time.Second, func() (bool, string) {
+		body, err := e.getRaw(path, "")
+		return err == nil && strings.Contains(string(body), `"value":"0"`), fmt.Sprintf("before the start: GET %s = %s (%v), want value 0", path, body, err)
+	})
+	// Before the start nothing has been written: status.active is unset (false).
+	if out, err := kubectl(t, "", "get", "clusterscalingschedule", name, "-o", "jsonpath={.status.active}"); err != nil || (out != "" && out != "false") {
+		if time.Now().Before(startAt) {
+			t.Errorf("before the start status.active = %q (%v), want unset or false", out, err)
+		}
+	}
+	e.waitHPAReplicas(t, "event-app", "event-app", 3)
 	active("true")
-	e.waitHPAReplicas(t, "event-app", "event-app", 1) // the two minutes are over
+	e.waitHPAReplicas(t, "event-app", "event-app", 1) // the minute is over
 	active("false")
 }
 
