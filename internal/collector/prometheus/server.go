@@ -9,10 +9,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	promapi "github.com/prometheus/client_golang/api"
@@ -21,6 +19,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/custompodautoscaler/cpa/internal/clip"
+	"github.com/custompodautoscaler/cpa/internal/collector/token"
 )
 
 // Defaults.
@@ -31,9 +30,8 @@ const (
 	// wrong anyway, and the cap keeps a runaway query from filling the adapter's memory.
 	DefaultMaxBodyBytes = 16 << 20
 	// TokenMaxAge is how long a token read from a file is used before the file is read
-	// again even though its modification time and size did not change (a rewrite within
-	// the file system's timestamp granularity keeps both).
-	TokenMaxAge = time.Minute
+	// again even though its modification time and size did not change (token.MaxAge).
+	TokenMaxAge = token.MaxAge
 	// excerpt is how much of the query or of an error body an error quotes.
 	excerpt = 200
 )
@@ -80,7 +78,7 @@ func ParseServers(defaultURL, defaultTokenFile string, additional, additionalTok
 	if defaultTokenFile != "" {
 		if defaultURL == "" {
 			errs = append(errs, fmt.Errorf("--prometheus-server-token-file %q: --prometheus-server is not set", defaultTokenFile))
-		} else if _, err := readToken(defaultTokenFile); err != nil {
+		} else if _, err := token.Read(defaultTokenFile); err != nil {
 			errs = append(errs, fmt.Errorf("--prometheus-server-token-file: %w", err))
 		}
 	}
@@ -113,7 +111,7 @@ func ParseServers(defaultURL, defaultTokenFile string, additional, additionalTok
 			errs = append(errs, fmt.Errorf("--additional-prometheus-server-token-file %q: the path is empty", alias+"="))
 			continue
 		}
-		if _, err := readToken(path); err != nil {
+		if _, err := token.Read(path); err != nil {
 			errs = append(errs, fmt.Errorf("--additional-prometheus-server-token-file %q: %w", alias, err))
 		}
 		if ok {
@@ -220,11 +218,11 @@ func NewServer(cfg ServerConfig, opts ServerOptions) (*Server, error) {
 	u, _ := url.Parse(cfg.URL) // checked above
 	var rt http.RoundTripper = &limitedBody{base: opts.Transport, max: opts.MaxBodyBytes}
 	if cfg.TokenFile != "" {
-		tf := &tokenFile{path: cfg.TokenFile, clock: opts.Clock}
-		if _, err := tf.get(); err != nil {
-			return nil, fmt.Errorf("prometheus server %s: %w", cfg.URL, err)
+		tf := token.NewFile(cfg.TokenFile, opts.Clock)
+		if _, err := tf.Token(); err != nil {
+			return nil, fmt.Errorf("prometheus server %s: bearer %w", cfg.URL, err)
 		}
-		rt = &bearer{base: rt, token: tf, scheme: u.Scheme, host: u.Host}
+		rt = token.NewBearer(rt, tf, u)
 	}
 	client, err := promapi.NewClient(promapi.Config{Address: cfg.URL, RoundTripper: rt})
 	if err != nil {
@@ -309,85 +307,6 @@ func (s *Server) QueryValue(ctx context.Context, query string) (float64, time.Ti
 		t = ts.Time()
 	}
 	return v, t, nil
-}
-
-// tokenFile is a bearer token read from a file, read again when the file changes.
-type tokenFile struct {
-	path  string
-	clock clock.PassiveClock
-
-	mu      sync.Mutex
-	token   string
-	modTime time.Time
-	size    int64
-	readAt  time.Time
-}
-
-func (t *tokenFile) get() (string, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	fi, err := os.Stat(t.path)
-	if err != nil {
-		return "", fmt.Errorf("bearer token file: %w", err)
-	}
-	if t.token != "" && fi.ModTime().Equal(t.modTime) && fi.Size() == t.size && t.clock.Since(t.readAt) < TokenMaxAge {
-		return t.token, nil
-	}
-	tok, err := readToken(t.path)
-	if err != nil {
-		return "", err
-	}
-	t.token, t.modTime, t.size, t.readAt = tok, fi.ModTime(), fi.Size(), t.clock.Now()
-	return tok, nil
-}
-
-// maxTokenBytes caps a token file: tokens are a few KiB at most.
-const maxTokenBytes = 1 << 20
-
-func readToken(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", fmt.Errorf("bearer token file: %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxTokenBytes+1))
-	if err != nil {
-		return "", fmt.Errorf("bearer token file %s: %w", path, err)
-	}
-	if len(b) > maxTokenBytes {
-		return "", fmt.Errorf("bearer token file %s: larger than %d bytes", path, maxTokenBytes)
-	}
-	tok := strings.TrimSpace(string(b))
-	if tok == "" {
-		return "", fmt.Errorf("bearer token file %s: is empty", path)
-	}
-	if strings.ContainsAny(tok, "\r\n\x00") {
-		return "", fmt.Errorf("bearer token file %s: the token spans several lines", path)
-	}
-	return tok, nil
-}
-
-// bearer adds the token to requests for its own server only.
-type bearer struct {
-	base         http.RoundTripper
-	token        *tokenFile
-	scheme, host string
-}
-
-func (b *bearer) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Scheme != b.scheme || req.URL.Host != b.host {
-		return b.base.RoundTrip(req)
-	}
-	tok, err := b.token.get()
-	if err != nil {
-		if req.Body != nil {
-			_ = req.Body.Close()
-		}
-		return nil, err
-	}
-	r := req.Clone(req.Context())
-	r.Header.Set("Authorization", "Bearer "+tok)
-	return b.base.RoundTrip(r)
 }
 
 // limitedBody fails reading a response body beyond max bytes.
