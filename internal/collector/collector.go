@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
+	"net/http"
 	"sort"
 	"sync"
 	"time"
@@ -223,4 +225,13 @@ func CheckPerReplica(cfg Config, canReadReplicas bool) []error {
 		errs = append(errs, errors.New("per-replica: the metric has no scale target"))
 	}
 	return errs
+}
+
+// NewTransport returns a transport like http.DefaultTransport's (proxy from the
+// environment, HTTP/2, idle limits) whose connections are given up after connectTimeout;
+// the collectors that ask one server share one per process.
+func NewTransport(connectTimeout time.Duration) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = (&net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second}).DialContext
+	return t
 }

@@ -25,7 +25,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -78,9 +77,7 @@ type Options struct {
 
 func (o Options) withDefaults() Options {
 	if o.Client == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.DialContext = (&net.Dialer{Timeout: DefaultConnectTimeout, KeepAlive: 30 * time.Second}).DialContext
-		o.Client = &http.Client{Transport: t}
+		o.Client = &http.Client{Transport: collector.NewTransport(DefaultConnectTimeout)}
 	}
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = DefaultRequestTimeout

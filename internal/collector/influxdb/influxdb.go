@@ -52,7 +52,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -145,9 +144,7 @@ func (o Options) withDefaults() Options {
 // NewTransport returns a transport like http.DefaultTransport's, with a
 // DefaultConnectTimeout dialer.
 func NewTransport() http.RoundTripper {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.DialContext = (&net.Dialer{Timeout: DefaultConnectTimeout, KeepAlive: 30 * time.Second}).DialContext
-	return t
+	return collector.NewTransport(DefaultConnectTimeout)
 }
 
 // Factory returns a collector.Factory building collectors with opts, sharing one

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"sort"
@@ -19,6 +18,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/custompodautoscaler/cpa/internal/clip"
+	"github.com/custompodautoscaler/cpa/internal/collector"
 	"github.com/custompodautoscaler/cpa/internal/collector/token"
 )
 
@@ -193,9 +193,7 @@ func (o ServerOptions) withDefaults() ServerOptions {
 // NewTransport returns a transport like http.DefaultTransport's, with a
 // DefaultConnectTimeout dialer.
 func NewTransport() http.RoundTripper {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.DialContext = (&net.Dialer{Timeout: DefaultConnectTimeout, KeepAlive: 30 * time.Second}).DialContext
-	return t
+	return collector.NewTransport(DefaultConnectTimeout)
 }
 
 // Server queries one Prometheus server. It is safe for concurrent use.

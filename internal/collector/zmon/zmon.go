@@ -76,7 +76,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -176,9 +175,7 @@ func TokenFile(dir, name string) string {
 
 func (o Options) withDefaults() Options {
 	if o.Transport == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.DialContext = (&net.Dialer{Timeout: DefaultConnectTimeout, KeepAlive: 30 * time.Second}).DialContext
-		o.Transport = t
+		o.Transport = collector.NewTransport(DefaultConnectTimeout)
 	}
 	if o.TokenName == "" {
 		o.TokenName = DefaultTokenName
